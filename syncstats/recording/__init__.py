@@ -1,0 +1,17 @@
+"""The recording side: what the worker uses to produce stats files and the DLQ."""
+
+from .dlq import DLQ_INDEXES, DLQ_SCHEMA, DeadLetterQueue, format_failed_at
+from .safepickle import safe_loads
+from .stats import COUNTER_FIELDS, SANITY_CEILING, SyncStats, validate_stats_dict
+
+__all__ = [
+    "COUNTER_FIELDS",
+    "DLQ_INDEXES",
+    "DLQ_SCHEMA",
+    "DeadLetterQueue",
+    "SANITY_CEILING",
+    "SyncStats",
+    "format_failed_at",
+    "safe_loads",
+    "validate_stats_dict",
+]
