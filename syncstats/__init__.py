@@ -17,6 +17,7 @@ from .exceptions import (
     SyncstatsWarning,
     UnsafePickleError,
 )
+from .io import SyncData, concat, discover, load, read_dlq, read_log, read_snapshots
 from .recording import DeadLetterQueue, SyncStats
 
 __version__ = "0.1.0"
@@ -32,9 +33,16 @@ __all__ = [
     "SchemaError",
     "SnapshotFormatError",
     "StatsFileError",
+    "SyncData",
     "SyncStats",
     "SyncstatsError",
     "SyncstatsWarning",
     "UnsafePickleError",
     "__version__",
+    "concat",
+    "discover",
+    "load",
+    "read_dlq",
+    "read_log",
+    "read_snapshots",
 ]

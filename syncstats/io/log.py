@@ -1,0 +1,305 @@
+"""``read_log``: the worker's ``Stats:`` batch-summary lines from host logs."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import schemas
+from ..exceptions import LogFormatError, ParameterError
+from ._common import Issues, RecordBuilder, expand_paths, loads
+from .syncdata import SyncData
+
+__all__ = ["read_log", "LOG_PATTERNS", "parse_log_line", "go_unquote"]
+
+#: File names a directory search picks up as logs (rotations and gzip included).
+LOG_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz")
+
+_MARK = b"Stats: {"
+# logrus text (file) form: time="..." level=info msg="...escaped..."
+_FILE_TIME = re.compile(r'(?:^|\s)time="([^"]*)"')
+_FILE_MSG = re.compile(r'(?:^|\s)msg="((?:[^"\\]|\\.)*)("?)')
+# logrus console form: INFO[2026-10-01 02:19:57] message
+_CONSOLE = re.compile(r"^([A-Z]{4})\[([^\]]*)\]\s?(.*)$", re.S)
+# raw plugin stderr: \x01 + level char + \x02 + message
+_RAW = re.compile(r"^\x01([tdiwe])\x02(.*)$", re.S)
+_STATS = re.compile(r"(?:^|\]\s)Stats: (\{.*)$", re.S)
+_ESC = re.compile(r'\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[abfnrtv\\"\'])')
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+#: Payload keys of the ``Stats:`` line and the snapshot fields they hold.
+PAYLOAD_KEYS = {
+    "processed": "jobs_processed",
+    "succeeded": "jobs_succeeded",
+    "failed": "jobs_failed",
+    "to_dlq": "jobs_to_dlq",
+    "high_confidence": "high_confidence_matches",
+    "low_confidence": "low_confidence_matches",
+    "errors_by_type": "errors_by_type",
+}
+
+
+def go_unquote(text: str) -> str:
+    r"""Undo Go's ``%q`` escaping of a logrus field value.
+
+    Examples
+    --------
+    >>> go_unquote(r'Stats: {\"processed\": 1, \"path\": \"C:\\\\x\"}')
+    'Stats: {"processed": 1, "path": "C:\\\\x"}'
+    """
+    if "\\" not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        esc = m.group(1)
+        if esc[0] in "xuU":
+            return chr(int(esc[1:], 16))
+        return _SIMPLE.get(esc, esc)
+
+    return _ESC.sub(repl, text)
+
+
+def parse_log_line(line: str) -> tuple[str, str | None, str] | None:
+    r"""Split one host log line into ``(form, time text or None, message)``.
+
+    *form* is ``'file'`` (logrus key=value), ``'console'`` or ``'raw'`` (plugin stderr,
+    no time). Returns None for a line of none of these forms. A file-form line whose
+    quoted message is not closed (a torn line) gives form ``'torn'``.
+
+    Examples
+    --------
+    >>> parse_log_line('INFO[2026-10-01 02:19:57] [Plugin / X] Stats: {}')
+    ('console', '2026-10-01 02:19:57', '[Plugin / X] Stats: {}')
+    >>> parse_log_line('time="2026-10-01 02:19:57" level=info msg="a \\"b\\""')
+    ('file', '2026-10-01 02:19:57', 'a "b"')
+    """
+    m = _CONSOLE.match(line)
+    if m:
+        return "console", m.group(2), m.group(3)
+    m = _RAW.match(line)
+    if m:
+        return "raw", None, m.group(2)
+    msg = _FILE_MSG.search(line)
+    if msg:
+        t = _FILE_TIME.search(line)
+        form = "file" if msg.group(2) else "torn"
+        return form, t.group(1) if t else None, go_unquote(msg.group(1))
+    return None
+
+
+def _open(path: Path) -> IO[bytes]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _stats_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    for lineno, raw in enumerate(fh, 1):
+        if _MARK in raw:
+            yield lineno, raw
+
+
+def check_tz(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ParameterError(f"tz must be an IANA time zone name like 'UTC' or "
+                             f"'Europe/Berlin', found {tz!r}") from None
+    return tz
+
+
+def read_log(
+    path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    tz: str = "UTC",
+    source: str | None = None,
+    on_error: str = "report",
+) -> SyncData:
+    """Read the worker's ``Stats:`` batch-summary lines from host log files.
+
+    Both logrus forms (the log file's ``time="..." level=... msg="..."`` with an
+    escaped message, and the console's ``INFO[...] message``) and raw plugin stderr
+    (``\\x01i\\x02[... Worker] Stats: {...}``) are recognised; every other line is
+    skipped without being parsed. Files are streamed line by line, so memory does not
+    grow with the file's size (only with the number of ``Stats:`` lines).
+
+    Parameters
+    ----------
+    path : str, path or list of them
+        A log file (``.gz`` allowed), a directory (``*.log``, ``*.log.N``,
+        ``*.log.gz``, recursively) or a glob.
+    tz : str, default 'UTC'
+        Time zone of the host's zone-less log timestamps (IANA name). Timestamps that
+        carry an offset are used as they are. Ambiguous or non-existent local times
+        (DST changes) that cannot be inferred are reported and the line is not loaded.
+    source : str, optional
+        Source name; default: the name of the directory given or of the file's parent.
+    on_error : {'report', 'raise'}
+        As for :func:`read_snapshots`.
+
+    Returns
+    -------
+    SyncData
+        ``snapshots`` mapped onto the snapshot schema (``session_start`` NaT,
+        ``total_processing_time = avg_time_ms * processed / 1000``, ``time_from='log'``,
+        ``origin='path:line'``) and ``errors``. Raw stderr lines have no time:
+        ``snapshot_at`` is NaT and the file gets one ``no_timestamp`` issue.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "stash.log"
+    >>> _ = p.write_text('INFO[2026-10-01 02:19:57] [Plugin / Stash2Plex] [Stash2Plex Worker] '
+    ...     'Stats: {"processed": 10, "succeeded": 9, "failed": 1, "to_dlq": 0, '
+    ...     '"avg_time_ms": 400, "errors_by_type": {"PlexNotFound": 1}}\\n')
+    >>> read_log(p, tz="Europe/Berlin").snapshots[["snapshot_at", "jobs_processed"]]
+                    snapshot_at  jobs_processed
+    0 2026-10-01 00:19:57+00:00              10
+    """
+    check_tz(tz)
+    issues = Issues(on_error, LogFormatError)
+    files = expand_paths(path, patterns=LOG_PATTERNS, what="log")
+    default = source
+    if default is None and isinstance(path, str | os.PathLike) and Path(path).is_dir():
+        default = Path(path).name
+    snapshots, errors = read_log_files(files, issues, tz=tz, source=default)
+    return SyncData(snapshots=snapshots, errors=errors, issues=issues.frame())
+
+
+def read_log_files(
+    files: list[Path], issues: Issues, *, tz: str, source: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read ``Stats:`` lines of *files* into (snapshots, errors); issues into *issues*."""
+    builder = RecordBuilder(issues)
+    times: list[Any] = []  # time text per record (None for raw stderr)
+    for f in tqdm(files, desc="logs", unit="file", delay=1.0, disable=None, leave=False):
+        src = source or f.parent.name or "default"
+        _read_one(f, src, builder, times, issues)
+    _resolve_times(builder, times, tz, issues)
+    return builder.frames()
+
+
+def _read_one(
+    f: Path, src: str, builder: RecordBuilder, times: list[Any], issues: Issues
+) -> None:
+    raw_first: int | None = None
+    raw_count = 0
+    try:
+        fh = _open(f)
+    except OSError as exc:
+        issues.add(src, f, None, "unreadable", f"cannot be read: {exc.strerror or exc}")
+        return
+    try:
+        with fh:
+            for lineno, raw in _stats_lines(fh):
+                try:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    issues.add(src, f, lineno, "torn_line", f"not UTF-8 ({exc.reason})")
+                    continue
+                parsed = parse_log_line(line.lstrip("\ufeff"))
+                if parsed is None:
+                    continue  # "Stats: {" inside a line of another form: not the worker's
+                form, when, message = parsed
+                m = _STATS.search(message)
+                if m is None:
+                    continue
+                if form == "torn":
+                    issues.add(src, f, lineno, "torn_line",
+                               "the quoted msg=\"...\" is not closed (torn line)")
+                    continue
+                try:
+                    payload = loads(m.group(1))
+                except (ValueError, RecursionError) as exc:
+                    issues.add(src, f, lineno, "torn_line", f"Stats: payload is not JSON: {exc}")
+                    continue
+                if not isinstance(payload, dict):
+                    issues.add(src, f, lineno, "not_object",
+                               f"Stats: payload is {type(payload).__name__}, not an object")
+                    continue
+                if form == "raw":
+                    raw_count += 1
+                    raw_first = raw_first or lineno
+                if _add_payload(payload, builder, src, f, lineno):
+                    times.append(when if form != "raw" else None)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        issues.add(src, f, None, "unreadable", f"read failed part-way: {exc}")
+    if raw_count:
+        issues.add(
+            src, f, raw_first, "no_timestamp",
+            f"{raw_count} Stats: line(s) are raw plugin stderr, which carries no time; "
+            "their snapshot_at is NaT",
+        )
+
+
+def _add_payload(
+    payload: dict[str, Any], builder: RecordBuilder, src: str, f: Path, lineno: int
+) -> bool:
+    obj: dict[str, Any] = {}
+    for key, target in PAYLOAD_KEYS.items():
+        if key in payload:
+            obj[target] = payload[key]
+    if "processed" not in payload:
+        builder.issues.add(src, f, lineno, "not_snapshot",
+                           "Stats: payload has no 'processed' count")
+        return False
+    avg = payload.get("avg_time_ms")
+    processed = payload.get("processed")
+    if (
+        isinstance(avg, int | float)
+        and not isinstance(avg, bool)
+        and isinstance(processed, int | float)
+        and not isinstance(processed, bool)
+    ):
+        obj["total_processing_time"] = float(avg) * float(processed) / 1000.0
+    else:
+        obj["total_processing_time"] = float("nan")
+        builder.issues.add(src, f, lineno, "bad_value",
+                           f"avg_time_ms is {avg!r:.40}; total_processing_time is NaN")
+    return builder.add(obj, source=src, path=f, line=lineno, snapshot_at=pd.NaT, time_from="log")
+
+
+def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Issues) -> None:
+    """Parse the collected time texts at once (vectorised) into UTC timestamps."""
+    n = len(times)
+    if not n:
+        return
+    text = pd.Series(times, dtype="object")
+    out = pd.Series(pd.NaT, index=range(n), dtype=schemas.UTC_DTYPE)
+    has = text.notna()
+    zoned = has & text.astype("str").str.contains(_ZONED.pattern, regex=True)
+    if zoned.any():
+        out[zoned] = pd.to_datetime(text[zoned], utc=True, format="ISO8601", errors="coerce")
+    naive = has & ~zoned
+    if naive.any():
+        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        try:
+            aware = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        except (TypeError, ValueError):
+            aware = pd.Series(pd.NaT, index=local.index, dtype=schemas.UTC_DTYPE)
+        out[naive] = aware.dt.tz_convert("UTC")
+    bad = has & out.isna()
+    drop = np.zeros(n, dtype=bool)
+    if bad.any():
+        origins = builder.cols["origin"]
+        for i in np.flatnonzero(bad.to_numpy()):
+            path, _, line = origins[i].rpartition(":")
+            issues.add(
+                builder.cols["source"][i], path, int(line), "bad_time",
+                f"log time {times[i]!r} is not a valid (or is an ambiguous) time in {tz}; "
+                "line not loaded",
+            )
+            drop[i] = True
+    builder.cols["snapshot_at"] = list(out)
+    if drop.any():
+        builder.drop(drop)

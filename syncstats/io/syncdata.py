@@ -1,0 +1,117 @@
+"""``SyncData``: the four frames every reader returns, concatenable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .. import schemas
+
+__all__ = ["SyncData", "concat"]
+
+
+def _empty(schema: schemas.Schema):  # default_factory helper
+    return lambda: schemas.empty(schema)
+
+
+@dataclass(frozen=True, eq=False)
+class SyncData:
+    """What was loaded: ``snapshots``, ``errors``, ``dlq`` and the ``issues`` met.
+
+    Attributes
+    ----------
+    snapshots : DataFrame
+        One row per snapshot (schema :data:`syncstats.schemas.SNAPSHOTS`).
+    errors : DataFrame
+        ``errors_by_type`` in long form (:data:`syncstats.schemas.ERRORS`).
+    dlq : DataFrame
+        One row per dead-letter entry (:data:`syncstats.schemas.DLQ`).
+    issues : DataFrame
+        One row per unreadable file, torn line, undecodable value, schema problem or
+        fallback taken (:data:`syncstats.schemas.ISSUES`).
+
+    Examples
+    --------
+    >>> a = SyncData(); b = SyncData()
+    >>> (a + b).snapshots.shape
+    (0, 12)
+    """
+
+    snapshots: pd.DataFrame = field(default_factory=_empty(schemas.SNAPSHOTS))
+    errors: pd.DataFrame = field(default_factory=_empty(schemas.ERRORS))
+    dlq: pd.DataFrame = field(default_factory=_empty(schemas.DLQ))
+    issues: pd.DataFrame = field(default_factory=_empty(schemas.ISSUES))
+
+    def __post_init__(self) -> None:
+        schemas.validate(self.snapshots, schemas.SNAPSHOTS)
+        schemas.validate(self.errors, schemas.ERRORS)
+        schemas.validate(self.dlq, schemas.DLQ)
+        schemas.validate(self.issues, schemas.ISSUES)
+
+    def __add__(self, other: SyncData) -> SyncData:
+        if not isinstance(other, SyncData):
+            return NotImplemented
+        return concat([self, other])
+
+    @property
+    def sources(self) -> list[str]:
+        """Every source that appears in any frame, sorted."""
+        names: set[str] = set()
+        for frame in (self.snapshots, self.errors, self.dlq):
+            names.update(str(s) for s in frame["source"].unique())
+        return sorted(names)
+
+    def __repr__(self) -> str:
+        return (
+            f"SyncData(sources={self.sources}, snapshots={len(self.snapshots)}, "
+            f"errors={len(self.errors)}, dlq={len(self.dlq)}, issues={len(self.issues)})"
+        )
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td>{name}</td><td>{len(frame):,}</td></tr>"
+            for name, frame in (
+                ("snapshots", self.snapshots),
+                ("errors", self.errors),
+                ("dlq", self.dlq),
+                ("issues", self.issues),
+            )
+        )
+        srcs = escape(", ".join(self.sources)) or "none"
+        return (
+            f"<div><b>SyncData</b> — sources: {srcs}<table><tr><th>frame</th><th>rows</th>"
+            f"</tr>{rows}</table></div>"
+        )
+
+
+def _concat(frames: list[pd.DataFrame], schema: schemas.Schema) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return schemas.empty(schema)
+    if len(frames) == 1:
+        return frames[0]
+    # Categories differ between inputs: concatenate as strings, re-categorise once.
+    cats = [c for c, spec in schema.columns.items() if spec == "category"]
+    parts = [f.astype({c: "str" for c in cats}) for f in frames]
+    return schemas.conform(pd.concat(parts, ignore_index=True), schema, sort=bool(schema.sort_by))
+
+
+def concat(items: Iterable[SyncData]) -> SyncData:
+    """Concatenate several :class:`SyncData` frame by frame (re-sorted, categories unioned).
+
+    Examples
+    --------
+    >>> concat([SyncData(), SyncData()]).issues.shape
+    (0, 5)
+    """
+    items = list(items)
+    return SyncData(
+        snapshots=_concat([i.snapshots for i in items], schemas.SNAPSHOTS),
+        errors=_concat([i.errors for i in items], schemas.ERRORS),
+        dlq=_concat([i.dlq for i in items], schemas.DLQ),
+        issues=_concat([i.issues for i in items], schemas.ISSUES),
+    )
