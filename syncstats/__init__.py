@@ -3,6 +3,21 @@
 Recording side: :class:`SyncStats`, :class:`DeadLetterQueue`.
 """
 
+from .analysis import (
+    DLQTriage,
+    Summary,
+    audit,
+    batch_summary,
+    burn_rate,
+    dlq_triage,
+    error_breakdown,
+    error_increments,
+    error_signatures,
+    error_trend,
+    increments,
+    success_rate,
+    trend,
+)
 from .exceptions import (
     CorruptStatsWarning,
     DLQError,
@@ -24,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CorruptStatsWarning",
+    "DLQTriage",
     "DLQError",
     "DeadLetterQueue",
     "InputError",
@@ -34,11 +50,23 @@ __all__ = [
     "SnapshotFormatError",
     "StatsFileError",
     "SyncData",
+    "Summary",
     "SyncStats",
     "SyncstatsError",
     "SyncstatsWarning",
     "UnsafePickleError",
     "__version__",
+    "audit",
+    "batch_summary",
+    "burn_rate",
+    "dlq_triage",
+    "error_breakdown",
+    "error_increments",
+    "error_signatures",
+    "error_trend",
+    "increments",
+    "success_rate",
+    "trend",
     "concat",
     "discover",
     "load",

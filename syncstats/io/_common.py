@@ -330,8 +330,11 @@ def epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
 
 
 def to_utc(values: list[Any]) -> pd.DatetimeIndex:
-    """Snapshot times already parsed to ``pd.Timestamp`` (aware, UTC) into an index."""
-    return pd.DatetimeIndex(values).tz_convert("UTC").as_unit(schemas.TIME_UNIT)
+    """Snapshot times already parsed to ``pd.Timestamp`` (aware, UTC) or NaT into an index."""
+    index = pd.DatetimeIndex(values)
+    # All NaT (e.g. only raw stderr log lines): the index has no zone to convert from.
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    return index.as_unit(schemas.TIME_UNIT)
 
 
 _BASIC = re.compile(

@@ -34,6 +34,8 @@ DLQ_COLUMNS = (
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _EPOCH_JOB_FIELDS = ("enqueued_at", "next_retry_at")
+#: Names read as JSON (array or JSON Lines) exports; other non-SQLite files are refused.
+_JSON_EXPORTS = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 
 
 def is_sqlite(path: Path) -> bool:
@@ -150,8 +152,11 @@ def read_dlq_files(
             raw = _read_sqlite(f, src, decode_jobs, issues)
         elif f.suffix.lower() == ".csv":
             raw = _read_csv(f, src, issues)
-        else:
+        elif f.name.lower().endswith(_JSON_EXPORTS):
             raw = _read_json_export(f, src, issues)
+        else:
+            _not_a_dlq(f, src, issues)
+            continue
         if raw is None:
             continue
         parts.append(_normalise(raw, src, f, decode_jobs, issues))
@@ -159,6 +164,21 @@ def read_dlq_files(
         return schemas.empty(schemas.DLQ)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return schemas.conform(frame, schemas.DLQ)
+
+
+def _not_a_dlq(f: Path, src: str, issues: Issues) -> None:
+    """One issue for a file that is neither an SQLite database nor a named export."""
+    try:
+        size = f.stat().st_size
+    except OSError as exc:
+        issues.add(src, f, None, "unreadable", f"cannot be read: {exc.strerror or exc}")
+        return
+    if size == 0:
+        issues.add(src, f, None, "empty", "file is empty; not an SQLite database")
+        return
+    issues.add(src, f, None, "unreadable",
+               "not an SQLite database (no 'SQLite format 3' header) nor a "
+               ".csv/.json/.jsonl export; not read")
 
 
 def _read_sqlite(
@@ -223,6 +243,9 @@ def _read_json_export(f: Path, src: str, issues: Issues) -> dict[str, Any] | Non
         text = read_bytes(f)
     except OSError as exc:
         issues.add(src, f, None, "unreadable", f"cannot be read: {exc}")
+        return None
+    if not text.strip():
+        issues.add(src, f, None, "empty", "export is empty; no entries")
         return None
     try:
         data = loads(text)

@@ -48,6 +48,9 @@ PAYLOAD_KEYS = {
     "errors_by_type": "errors_by_type",
 }
 
+#: Keys of which a worker's ``Stats:`` payload has at least one.
+_WORKER_KEYS = frozenset((*PAYLOAD_KEYS, "avg_time_ms", "success_rate"))
+
 
 def go_unquote(text: str) -> str:
     r"""Undo Go's ``%q`` escaping of a logrus field value.
@@ -227,6 +230,8 @@ def _read_one(
                     issues.add(src, f, lineno, "not_object",
                                f"Stats: payload is {type(payload).__name__}, not an object")
                     continue
+                if not _WORKER_KEYS.intersection(payload):
+                    continue  # another plugin's "Stats: {...}": none of the worker's keys
                 if form == "raw":
                     raw_count += 1
                     raw_first = raw_first or lineno
@@ -255,17 +260,14 @@ def _add_payload(
         return False
     avg = payload.get("avg_time_ms")
     processed = payload.get("processed")
-    if (
-        isinstance(avg, int | float)
-        and not isinstance(avg, bool)
-        and isinstance(processed, int | float)
-        and not isinstance(processed, bool)
-    ):
+    avg_ok = isinstance(avg, int | float) and not isinstance(avg, bool)
+    if avg_ok and isinstance(processed, int | float) and not isinstance(processed, bool):
         obj["total_processing_time"] = float(avg) * float(processed) / 1000.0
     else:
         obj["total_processing_time"] = float("nan")
-        builder.issues.add(src, f, lineno, "bad_value",
-                           f"avg_time_ms is {avg!r:.40}; total_processing_time is NaN")
+        if not avg_ok:  # a bad 'processed' is reported (and judged) by builder.add
+            builder.issues.add(src, f, lineno, "bad_value",
+                               f"avg_time_ms is {avg!r:.40}; total_processing_time is NaN")
     return builder.add(obj, source=src, path=f, line=lineno, snapshot_at=pd.NaT, time_from="log")
 
 

@@ -93,7 +93,7 @@ def _concat(frames: list[pd.DataFrame], schema: schemas.Schema) -> pd.DataFrame:
     if not frames:
         return schemas.empty(schema)
     if len(frames) == 1:
-        return frames[0]
+        return frames[0].copy()  # never share a frame between an input and the output
     # Categories differ between inputs: concatenate as strings, re-categorise once.
     cats = [c for c, spec in schema.columns.items() if spec == "category"]
     parts = [f.astype({c: "str" for c in cats}) for f in frames]

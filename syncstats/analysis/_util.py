@@ -1,0 +1,96 @@
+"""Small helpers shared by the analysis functions: argument checks, time handling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schemas
+from ..exceptions import ParameterError, SchemaError
+
+TimeLike = str | pd.Timestamp | np.datetime64 | Any
+WindowLike = str | pd.Timedelta | Any
+
+
+def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise SchemaError naming the columns of *frame* that are missing."""
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(f"{what}: expected a DataFrame, found {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{what}: the frame lacks column(s) {missing}; found {list(frame.columns)}"
+        )
+
+
+def to_utc(value: TimeLike, name: str) -> pd.Timestamp:
+    """A user-given time (aware or naive = UTC) as a UTC timestamp in microseconds."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"{name} must be a time, found {value!r} ({exc})") from None
+    if ts is pd.NaT:
+        raise ParameterError(f"{name} must be a time, found NaT")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit(schemas.TIME_UNIT)
+
+
+def to_timedelta(value: WindowLike, name: str) -> pd.Timedelta:
+    """A positive duration such as ``"24h"``, ``"7d"`` or a Timedelta."""
+    try:
+        td = pd.Timedelta(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(
+            f"{name} must be a duration like '24h' or '7d', found {value!r} ({exc})"
+        ) from None
+    if td is pd.NaT or td <= pd.Timedelta(0):
+        raise ParameterError(f"{name} must be a positive duration, found {value!r}")
+    return td
+
+
+def check_freq(freq: str) -> pd.DateOffset:
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"freq must be a pandas frequency like '1h' or '1D', "
+                             f"found {freq!r} ({exc})") from None
+    return offset
+
+
+def check_tz(tz: str) -> str:
+    from ..io.log import check_tz as _check
+
+    return _check(tz)
+
+
+def wilson(successes: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any, Any]:
+    """Rate and Wilson score interval, vectorised; NaN where ``n == 0``.
+
+    Examples
+    --------
+    >>> rate, low, high = wilson(81, 263, 0.95)
+    >>> round(float(rate), 4), round(float(low), 4), round(float(high), 4)
+    (0.308, 0.2553, 0.3662)
+    """
+    from statistics import NormalDist
+
+    if not 0 < confidence < 1:
+        raise ParameterError(f"confidence must be in (0, 1), found {confidence!r}")
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    s = np.asarray(successes, dtype="float64")
+    n_ = np.asarray(n, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = s / n_
+        denom = 1 + z * z / n_
+        centre = (p + z * z / (2 * n_)) / denom
+        half = z / denom * np.sqrt(p * (1 - p) / n_ + z * z / (4 * n_ * n_))
+        low = np.clip(centre - half, 0.0, 1.0)
+        high = np.clip(centre + half, 0.0, 1.0)
+    empty = n_ <= 0
+    p = np.where(empty, np.nan, p)
+    low = np.where(empty, np.nan, low)
+    high = np.where(empty, np.nan, high)
+    return p, low, high

@@ -1,0 +1,335 @@
+"""Success rates with Wilson intervals, time trends and SLO burn rates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schemas
+from ..exceptions import ParameterError
+from ._util import check_freq, check_tz, require, to_timedelta, to_utc, wilson
+
+__all__ = ["success_rate", "trend", "burn_rate", "SRE_WINDOWS", "TREND_COLUMNS"]
+
+_SUMS = [
+    "jobs_processed", "jobs_succeeded", "jobs_failed", "jobs_to_dlq",
+    "high_confidence_matches", "low_confidence_matches", "total_processing_time",
+]
+#: Value columns of :func:`trend` (after ``bucket`` and, when grouped, the ``by`` column).
+TREND_COLUMNS = [
+    "processed", "succeeded", "failed", "to_dlq", "success_rate", "success_low",
+    "success_high", "avg_processing_time", "throughput_per_hour", "low_confidence_share",
+    "partial",
+]
+#: The SRE workbook's multiwindow, multi-burn-rate alerts for a 30-day SLO:
+#: (long window, short window, burn-rate factor, severity).
+SRE_WINDOWS: tuple[tuple[str, str, float, str], ...] = (
+    ("1h", "5min", 14.4, "page"),
+    ("6h", "30min", 6.0, "page"),
+    ("1D", "2h", 3.0, "ticket"),
+    ("3D", "6h", 1.0, "ticket"),
+)
+
+
+def _by_list(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
+def success_rate(
+    increments: pd.DataFrame,
+    *,
+    by: str | Sequence[str] | None = None,
+    confidence: float = 0.95,
+) -> pd.Series | pd.DataFrame:
+    """Success rate (a fraction) with its Wilson score interval.
+
+    Parameters
+    ----------
+    increments : DataFrame
+        From :func:`increments` (any rows: filter to a window first).
+    by : str or list of str, optional
+        Group columns (e.g. ``"source"``); None for one overall rate.
+    confidence : float, default 0.95
+        Confidence level of the interval.
+
+    Returns
+    -------
+    Series or DataFrame
+        ``n`` (attempts), ``successes``, ``rate``, ``low``, ``high``; a Series when
+        *by* is None, else a frame with the group columns first. ``rate``/``low``/
+        ``high`` are NaN when ``n == 0``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> inc = pd.DataFrame({"jobs_processed": [263], "jobs_succeeded": [81]})
+    >>> success_rate(inc).round(4).to_dict()
+    {'n': 263.0, 'successes': 81.0, 'rate': 0.308, 'low': 0.2553, 'high': 0.3662}
+    """
+    require(increments, ["jobs_processed", "jobs_succeeded", *_by_list(by)], "increments")
+    cols = _by_list(by)
+    if cols:
+        g = increments.groupby(cols, observed=True, sort=True)[
+            ["jobs_processed", "jobs_succeeded"]
+        ].sum()
+        rate, low, high = wilson(g["jobs_succeeded"], g["jobs_processed"], confidence)
+        return pd.DataFrame(
+            {
+                "n": g["jobs_processed"].astype("int64"),
+                "successes": g["jobs_succeeded"].astype("int64"),
+                "rate": rate, "low": low, "high": high,
+            },
+            index=g.index,
+        ).reset_index()
+    n = int(increments["jobs_processed"].sum())
+    k = int(increments["jobs_succeeded"].sum())
+    rate, low, high = wilson(k, n, confidence)
+    return pd.Series(
+        {"n": n, "successes": k, "rate": float(rate), "low": float(low), "high": float(high)},
+        dtype="float64",
+    )
+
+
+def trend(
+    increments: pd.DataFrame,
+    freq: str = "1h",
+    *,
+    by: str | None = "source",
+    now: Any = None,
+    tz: str = "UTC",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Counts, success rate and throughput per time bucket.
+
+    Each increment is assigned to the bucket containing its ``end`` (the snapshot that
+    closes the interval), so an interval that spans a bucket boundary counts entirely in
+    the later bucket: use snapshots at least as frequent as *freq*. Buckets with no
+    increment appear with zero counts (rates NaN), from the first bucket with data to the
+    bucket containing *now*; increments ending after *now* are left out.
+
+    Parameters
+    ----------
+    increments : DataFrame
+        From :func:`increments`.
+    freq : str, default '1h'
+        Bucket size, a pandas frequency (``'15min'``, ``'1h'``, ``'1D'``, ``'7D'``).
+    by : str or None, default 'source'
+        Group column; None aggregates all sources.
+    now : time, optional
+        The analysis time (default: the latest ``end``). A bucket that ends after it is
+        ``partial``.
+    tz : str, default 'UTC'
+        Time zone whose clock aligns the buckets (daily buckets start at local
+        midnight); ``bucket`` is always reported in UTC.
+    confidence : float, default 0.95
+        Level of the Wilson interval ``success_low``/``success_high``.
+
+    Returns
+    -------
+    DataFrame
+        ``bucket`` (UTC start), the *by* column when grouped, then ``processed``,
+        ``succeeded``, ``failed``, ``to_dlq`` (int64), ``success_rate``,
+        ``success_low``, ``success_high`` (fractions), ``avg_processing_time`` (s per
+        attempt), ``throughput_per_hour`` (attempts), ``low_confidence_share``
+        (fraction of successes), ``partial`` (bool).
+
+    Examples
+    --------
+    >>> from syncstats.analysis.counters import _example_snapshots, increments
+    >>> t = trend(increments(_example_snapshots()), "2h", by=None)
+    >>> t[["bucket", "processed", "success_rate", "partial"]]
+                         bucket  processed  success_rate  partial
+    0 2026-10-01 00:00:00+00:00         10           0.9    False
+    1 2026-10-01 02:00:00+00:00         20           0.9    False
+    2 2026-10-01 04:00:00+00:00         10           0.9    False
+    3 2026-10-01 06:00:00+00:00          5           1.0     True
+    """
+    cols = _by_list(by)
+    require(increments, ["end", *_SUMS, *cols], "increments")
+    offset = check_freq(freq)
+    check_tz(tz)
+    inc = increments
+    ref = to_utc(now, "now") if now is not None else None
+    if ref is not None:
+        inc = inc[inc["end"] <= ref]
+    if inc.empty:
+        return _empty_trend(cols)
+    if ref is None:
+        ref = inc["end"].max()
+    local_end = inc["end"].dt.tz_convert(tz)
+    bucket = local_end.dt.floor(freq) if _is_fixed(offset) else _floor_calendar(
+        local_end, offset
+    )
+    keys = [bucket.rename("bucket"), *(inc[c] for c in cols)]
+    sums = inc[_SUMS].groupby(keys, observed=True, sort=True).sum()
+    first = bucket.min()
+    last = _floor_one(ref.tz_convert(tz), offset, freq)
+    buckets = pd.date_range(first, last, freq=offset, tz=tz, name="bucket")
+    if cols:
+        groups = inc[cols[0]]
+        levels = [buckets, pd.Index(sorted(groups.unique()), name=cols[0])]
+        full = pd.MultiIndex.from_product(levels)
+    else:
+        full = buckets
+    sums = sums.reindex(full, fill_value=0)
+    out = sums.reset_index()
+    out["bucket"] = out["bucket"].dt.tz_convert("UTC").dt.as_unit(schemas.TIME_UNIT)
+    p = out["jobs_processed"].to_numpy(dtype="float64")
+    s = out["jobs_succeeded"].to_numpy(dtype="float64")
+    rate, low, high = wilson(s, p, confidence)
+    starts = out["bucket"]
+    ends = (starts.dt.tz_convert(tz) + offset).dt.tz_convert("UTC")
+    hours = (ends - starts).dt.total_seconds().to_numpy() / 3600.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf_total = (out["high_confidence_matches"] + out["low_confidence_matches"]).to_numpy()
+        result = pd.DataFrame(
+            {
+                "bucket": starts,
+                **{c: out[c] for c in cols},
+                "processed": out["jobs_processed"].astype("int64"),
+                "succeeded": out["jobs_succeeded"].astype("int64"),
+                "failed": out["jobs_failed"].astype("int64"),
+                "to_dlq": out["jobs_to_dlq"].astype("int64"),
+                "success_rate": rate,
+                "success_low": low,
+                "success_high": high,
+                "avg_processing_time": np.where(
+                    p > 0, out["total_processing_time"].to_numpy() / p, np.nan
+                ),
+                "throughput_per_hour": p / hours,
+                "low_confidence_share": np.where(
+                    conf_total > 0, out["low_confidence_matches"].to_numpy() / conf_total, np.nan
+                ),
+                "partial": (ends > ref).to_numpy(),
+            }
+        )
+    if cols:
+        result = result.sort_values([cols[0], "bucket"], kind="stable").reset_index(drop=True)
+        result[cols[0]] = result[cols[0]].astype("category")
+    return result
+
+
+def _is_fixed(offset: pd.DateOffset) -> bool:
+    try:
+        pd.Timedelta(offset)
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+def _floor_calendar(times: pd.Series, offset: pd.DateOffset) -> pd.Series:
+    """Floor to non-fixed offsets (months, weeks anchored, ...): roll back to an anchor."""
+    day = times.dt.normalize()
+    on = pd.Series([offset.is_on_offset(t) for t in day.dt.tz_localize(None)], index=day.index)
+    rolled = day.where(on, day - offset)
+    return rolled
+
+
+def _floor_one(ts: pd.Timestamp, offset: pd.DateOffset, freq: str) -> pd.Timestamp:
+    if _is_fixed(offset):
+        return ts.floor(freq)
+    day = ts.normalize()
+    return day if offset.is_on_offset(day.tz_localize(None)) else day - offset
+
+
+def _empty_trend(cols: list[str]) -> pd.DataFrame:
+    data: dict[str, Any] = {"bucket": pd.Series([], dtype=schemas.UTC_DTYPE)}
+    for c in cols:
+        data[c] = pd.Series([], dtype="category")
+    for c in ("processed", "succeeded", "failed", "to_dlq"):
+        data[c] = pd.Series([], dtype="int64")
+    for c in ("success_rate", "success_low", "success_high", "avg_processing_time",
+              "throughput_per_hour", "low_confidence_share"):
+        data[c] = pd.Series([], dtype="float64")
+    data["partial"] = pd.Series([], dtype="bool")
+    return pd.DataFrame(data)
+
+
+def burn_rate(
+    increments: pd.DataFrame,
+    slo: float = 0.95,
+    windows: Sequence[tuple[str, str, float, str]] = SRE_WINDOWS,
+    *,
+    now: Any = None,
+    by: str | None = None,
+) -> pd.DataFrame:
+    """Multiwindow error-budget burn rates (SRE workbook) and the alerts that would fire.
+
+    The burn rate of a window is its failure fraction divided by the error budget
+    ``1 - slo``. An alert fires when both its long and its short window burn faster than
+    its factor. Increments that overlap a window's edge count pro rata to the overlap
+    (uniform rate within an interval), so short windows still see data between hourly
+    snapshots.
+
+    Parameters
+    ----------
+    increments : DataFrame
+        From :func:`increments`.
+    slo : float, default 0.95
+        Target success fraction of attempts, in (0, 1).
+    windows : sequence of (long, short, factor, severity)
+        Default :data:`SRE_WINDOWS` (1h/5m x14.4, 6h/30m x6, 1d/2h x3, 3d/6h x1).
+    now : time, optional
+        End of every window (default: the latest ``end``).
+    by : str, optional
+        Group column (e.g. ``"source"``).
+
+    Returns
+    -------
+    DataFrame
+        One row per alert (and group): ``long_window``, ``short_window``, ``factor``,
+        ``severity``, ``burn_long``, ``burn_short`` (NaN with no attempts),
+        ``attempts_long``, ``attempts_short``, ``firing`` (bool).
+
+    Examples
+    --------
+    >>> from syncstats.analysis.counters import _example_snapshots, increments
+    >>> b = burn_rate(increments(_example_snapshots()), slo=0.95)
+    >>> b[["long_window", "burn_long", "firing"]].round(2).values.tolist()
+    [['1h', 0.0, False], ['6h', 1.71, False], ['1D', 1.78, False], ['3D', 1.78, True]]
+    """
+    if not 0 < slo < 1:
+        raise ParameterError(f"slo must be a fraction in (0, 1), found {slo!r}")
+    cols = _by_list(by)
+    require(increments, ["start", "end", "jobs_processed", "jobs_failed", *cols], "increments")
+    ref = to_utc(now, "now") if now is not None else increments["end"].max()
+    budget = 1.0 - slo
+    start = increments["start"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    end = increments["end"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    ref64 = ref.tz_convert("UTC").tz_localize(None).to_datetime64()
+    span = (end - start) / np.timedelta64(1, "s")
+    groups = [((), increments.index)] if not cols else list(
+        increments.groupby(cols, observed=True).groups.items()
+    )
+    rows = []
+    for key, idx in groups:
+        sel = increments.index.isin(idx)
+        for long_w, short_w, factor, severity in windows:
+            res = {}
+            for label, w in (("long", long_w), ("short", short_w)):
+                lo = ref64 - to_timedelta(w, "window").to_timedelta64()
+                overlap = (np.minimum(end, ref64) - np.maximum(start, lo)) / np.timedelta64(1, "s")
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    frac = np.where(span > 0, np.clip(overlap / span, 0, 1),
+                                    ((end > lo) & (end <= ref64)).astype(float))
+                frac = np.where(sel, frac, 0.0)
+                n = float((increments["jobs_processed"].to_numpy() * frac).sum())
+                f = float((increments["jobs_failed"].to_numpy() * frac).sum())
+                res[label] = (f / n / budget if n > 0 else np.nan, n)
+            row = {} if not cols else dict(zip(cols, key if isinstance(key, tuple) else (key,),
+                                               strict=True))
+            burn_l, n_l = res["long"]
+            burn_s, n_s = res["short"]
+            row.update(
+                long_window=long_w, short_window=short_w, factor=float(factor),
+                severity=severity, burn_long=burn_l, burn_short=burn_s,
+                attempts_long=n_l, attempts_short=n_s,
+                firing=bool(burn_l > factor and burn_s > factor),
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,324 @@
+"""The ``syncstats`` command line: a thin wrapper over the library.
+
+Exit codes: 0 ok; 1 a ``check`` threshold breached; 2 data missing or unreadable, or a
+usage error. Errors are one line on stderr (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from . import __version__
+from .exceptions import NoDataError, SyncstatsError
+
+EXIT_OK, EXIT_BREACH, EXIT_DATA = 0, 1, 2
+
+
+def _now(value: str | None) -> pd.Timestamp:
+    from .analysis._util import to_utc
+
+    if value is None:
+        return pd.Timestamp.now(tz="UTC").as_unit("us")
+    return to_utc(value, "--now")
+
+
+def _load(path: str, tz: str) -> Any:
+    from .io import load
+
+    data = load(path, tz=tz)
+    if len(data.snapshots) == 0 and len(data.dlq) == 0:
+        kinds = ", ".join(sorted(set(data.issues["kind"].astype("str")))) or "no input files"
+        raise NoDataError(f"{path}: nothing loadable (no snapshots, log Stats: lines or DLQ "
+                          f"rows; issues: {kinds})")
+    return data
+
+
+# -- commands ---------------------------------------------------------------------------
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .analysis import batch_summary
+
+    data = _load(args.path, args.tz)
+    summary = batch_summary(data, window=args.window, now=_now(args.now))
+    if args.format == "json":
+        print(json.dumps(summary.to_dict(), indent=2))
+    elif args.format == "markdown":
+        print(summary.to_markdown(), end="")
+    else:
+        print(summary)
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .analysis import audit
+
+    data = _load(args.path, args.tz)
+    findings = audit(data.snapshots, data.errors)
+    if args.format == "json":
+        print(findings.to_json(orient="records", date_format="iso", indent=2))
+    elif args.format == "csv":
+        print(findings.to_csv(index=False), end="")
+    elif findings.empty:
+        print("No audit findings.")
+    else:
+        with pd.option_context("display.max_rows", None, "display.max_colwidth", 120,
+                               "display.width", 200):
+            print(findings.drop(columns=["origin"]).to_string(index=False))
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .analysis import burn_rate, increments, success_rate
+    from .analysis._util import to_timedelta
+
+    try:
+        data = _load(args.path, args.tz)
+    except (NoDataError, SyncstatsError) as exc:
+        return _report_check([{"check": "data", "breached": None, "detail": str(exc)}],
+                             args.format, status="unknown")
+    now = _now(args.now)
+    window = to_timedelta(args.window, "--window")
+    results: list[dict[str, Any]] = []
+    inc = increments(data.snapshots)
+    cur = inc[(inc["end"] > now - window) & (inc["end"] <= now)]
+    if args.max_age is not None:
+        max_age = to_timedelta(args.max_age, "--max-age")
+        snaps = data.snapshots.dropna(subset=["snapshot_at"])
+        snaps = snaps[snaps["snapshot_at"] <= now]
+        latest = snaps.groupby("source", observed=True)["snapshot_at"].max().dropna()
+        if latest.empty:
+            results.append({"check": "max_age", "breached": True,
+                            "detail": f"no snapshot at or before {now.isoformat()}"})
+        for source, ts in latest.items():
+            age = now - ts
+            results.append({
+                "check": "max_age", "source": str(source), "value": age.total_seconds(),
+                "threshold": max_age.total_seconds(), "breached": bool(age > max_age),
+                "detail": f"{source}: latest snapshot {ts:%Y-%m-%d %H:%M:%S}Z is "
+                          f"{_fmt_duration(age)} old (max {_fmt_duration(max_age)})",
+            })
+    if args.min_success_rate is not None:
+        sr = success_rate(cur)
+        n = int(sr["n"])
+        if n == 0:
+            results.append({"check": "min_success_rate", "breached": False, "value": None,
+                            "threshold": args.min_success_rate,
+                            "detail": f"no attempts in the last {args.window}; not evaluated"})
+        else:
+            results.append({
+                "check": "min_success_rate", "value": float(sr["rate"]),
+                "threshold": args.min_success_rate,
+                "breached": bool(sr["rate"] < args.min_success_rate),
+                "detail": f"success rate {sr['rate']:.1%} of {n:,} attempts in the last "
+                          f"{args.window} (95% CI {sr['low']:.1%}–{sr['high']:.1%}); "
+                          f"min {args.min_success_rate:.1%}",
+            })
+    dlq = data.dlq[~(data.dlq["failed_at"] > now)]
+    if args.max_dlq is not None:
+        results.append({"check": "max_dlq", "value": len(dlq), "threshold": args.max_dlq,
+                        "breached": len(dlq) > args.max_dlq,
+                        "detail": f"DLQ holds {len(dlq):,} entries (max {args.max_dlq:,})"})
+    if args.max_dlq_growth is not None:
+        new = int((dlq["failed_at"] > now - window).sum())
+        results.append({"check": "max_dlq_growth", "value": new,
+                        "threshold": args.max_dlq_growth, "breached": new > args.max_dlq_growth,
+                        "detail": f"{new:,} DLQ entries in the last {args.window} "
+                                  f"(max {args.max_dlq_growth:,})"})
+    if args.slo is not None:
+        burn = burn_rate(inc[inc["end"] <= now], slo=args.slo, now=now)
+        firing = burn[burn["firing"]]
+        detail = "; ".join(
+            f"{r.severity} {r.long_window}/{r.short_window} burn {r.burn_long:.1f}/"
+            f"{r.burn_short:.1f} > {r.factor:g}" for r in firing.itertuples(index=False)
+        ) or "no burn-rate alert firing"
+        results.append({"check": "slo", "threshold": args.slo, "breached": not firing.empty,
+                        "value": None if burn.empty else float(burn["burn_long"].max()),
+                        "detail": f"SLO {args.slo:.1%}: {detail}"})
+    if not results:
+        results.append({"check": "data", "breached": False,
+                        "detail": f"data loaded ({len(data.snapshots):,} snapshots, "
+                                  f"{len(data.dlq):,} DLQ rows); no threshold given"})
+    breached = any(r.get("breached") for r in results)
+    return _report_check(results, args.format, status="breach" if breached else "ok")
+
+
+def _fmt_duration(td: pd.Timedelta) -> str:
+    secs = int(td.total_seconds())
+    d, rem = divmod(secs, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    parts = [f"{d}d"] * bool(d) + [f"{h}h"] * bool(h) + [f"{m}m"] * bool(m)
+    return " ".join(parts) or f"{sec}s"
+
+
+def _report_check(results: list[dict[str, Any]], fmt: str, *, status: str) -> int:
+    code = {"ok": EXIT_OK, "breach": EXIT_BREACH}.get(status, EXIT_DATA)
+    if fmt == "json":
+        print(json.dumps({"status": status, "exit_code": code, "checks": results}, indent=2))
+    else:
+        for r in results:
+            flag = {True: "BREACH", False: "ok", None: "ERROR"}[r.get("breached")]
+            print(f"{flag:6} {r['check']}: {r['detail']}")
+    return code
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from .io.capture import capture_snapshot
+
+    rec = capture_snapshot(args.stats, args.history, source=args.source,
+                           now=None if args.now is None else _now(args.now))
+    if not args.quiet:
+        print(f"captured {args.stats} at {rec['snapshot_at']} into {args.history}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import render_report
+
+    out = render_report(
+        args.path, out=args.out, window=args.window, freq=args.freq, sources=args.source,
+        slo=args.slo, now=None if args.now is None else _now(args.now).isoformat(),
+        fmt=args.format, tz=args.tz, progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="syncstats",
+        description="Analyse a sync worker's stats snapshots, logs and dead-letter queue.",
+        formatter_class=fmt,
+        epilog=textwrap.dedent("""\
+            examples:
+              syncstats summary data --window 7d
+              syncstats check data --window 1h --min-success-rate 0.9 --max-age 2h
+              syncstats report data --out reports/batch_summary.html
+              syncstats snapshot /srv/worker/stats.json --history /srv/hist/worker.jsonl
+            """),
+    )
+    p.add_argument("--version", action="version", version=f"syncstats {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser, window: str | None) -> None:
+        sp.add_argument("path", help="data directory (one sub-directory per source)")
+        sp.add_argument("--tz", default="UTC",
+                        help="time zone of zone-less log timestamps (default: UTC)")
+        sp.add_argument("--now", default=None,
+                        help="analysis time, ISO-8601 (default: the current time)")
+        if window is not None:
+            sp.add_argument("--window", default=window,
+                            help=f"window length, e.g. 1h, 24h, 7d (default: {window})")
+
+    s = sub.add_parser(
+        "summary", help="print the batch summary", formatter_class=fmt,
+        description="Print the batch summary of a data directory over a window.",
+        epilog="examples:\n  syncstats summary data\n"
+               "  syncstats summary data --window 7d --format markdown\n"
+               "  syncstats summary data --now 2026-10-21T00:00Z --format json",
+    )
+    common(s, "24h")
+    s.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    s.set_defaults(func=cmd_summary)
+
+    a = sub.add_parser(
+        "audit", help="print data-quality findings", formatter_class=fmt,
+        description="Print the audit's data-quality findings (resets, invalid counters, "
+                    "implausible jumps, gaps, ...).",
+        epilog="examples:\n  syncstats audit data\n  syncstats audit data --format csv",
+    )
+    common(a, None)
+    a.add_argument("--format", choices=["text", "csv", "json"], default="text")
+    a.set_defaults(func=cmd_audit)
+
+    c = sub.add_parser(
+        "check", help="check thresholds (exit 0 ok, 1 breach, 2 no data)", formatter_class=fmt,
+        description="Evaluate the thresholds given (and only those) for monitoring/cron. "
+                    "Exit 0: ok; 1: a threshold breached; 2: data missing or unreadable.",
+        epilog="examples:\n"
+               "  syncstats check data --window 1h --min-success-rate 0.9\n"
+               "  syncstats check data --max-dlq 500 --max-dlq-growth 20 --max-age 2h\n"
+               "  syncstats check data --slo 0.95 --format json",
+    )
+    common(c, "1h")
+    c.add_argument("--min-success-rate", type=float, metavar="FRACTION")
+    c.add_argument("--max-dlq", type=int, metavar="N", help="max DLQ entries")
+    c.add_argument("--max-dlq-growth", type=int, metavar="N",
+                   help="max new DLQ entries within the window")
+    c.add_argument("--slo", type=float, metavar="FRACTION",
+                   help="evaluate the SRE multiwindow burn-rate alerts for this SLO")
+    c.add_argument("--max-age", metavar="DURATION",
+                   help="a source whose latest snapshot is older than this is a breach")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.set_defaults(func=cmd_check)
+
+    n = sub.add_parser(
+        "snapshot", help="append the stats file to a JSON Lines history (for cron)",
+        formatter_class=fmt,
+        description="Append the current stats file, stamped with the capture time, to a "
+                    "JSON Lines history (atomic append; torn reads retried).",
+        epilog="example crontab line (every 15 minutes):\n"
+               "  */15 * * * * syncstats snapshot /srv/stash/plugins/Stash2Plex/data/stats.json"
+               " --history /var/lib/syncstats/worker-a/history.jsonl --source worker-a --quiet",
+    )
+    n.add_argument("stats", help="the worker's stats.json")
+    n.add_argument("--history", required=True, help="JSON Lines history to append to")
+    n.add_argument("--source", help="worker name (default: the stats file's directory name)")
+    n.add_argument("--now", default=None, help="capture time (default: the current time)")
+    n.add_argument("--quiet", action="store_true")
+    n.set_defaults(func=cmd_snapshot)
+
+    r = sub.add_parser(
+        "report", help="render the HTML batch-summary report", formatter_class=fmt,
+        description="Execute notebooks/batch_summary.ipynb with papermill and export it "
+                    "without code (self-contained HTML, figures embedded).",
+        epilog="examples:\n  syncstats report data\n"
+               "  syncstats report data --out reports/weekly.html --window 7d --freq 6h\n"
+               "  syncstats report data --format md --source worker-a",
+    )
+    common(r, "7d")
+    r.add_argument("--out", default=None,
+                   help="output file (default: reports/batch_summary.<ext>)")
+    r.add_argument("--freq", default="1h", help="trend bucket size (default: 1h)")
+    r.add_argument("--source", action="append", default=None,
+                   help="only this source (repeatable)")
+    r.add_argument("--slo", type=float, default=0.95, help="SLO target (default: 0.95)")
+    r.add_argument("--format", choices=["html", "ipynb", "md"], default="html")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``syncstats`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SyncstatsError as exc:
+        if args.debug:
+            raise
+        print(f"syncstats {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless --debug
+        if args.debug:
+            raise
+        print(f"syncstats {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_DATA
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
