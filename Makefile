@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+NOTEBOOKS := notebooks/batch_summary.ipynb notebooks/dlq_triage.ipynb
 
-.PHONY: install test lint report summary notebooks bench clean
+.PHONY: install test lint report summary notebooks bench bench-quick data clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "syncstats needs Python 3.11+, found " + sys.version)'
@@ -18,11 +20,32 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Unit tests, doctests and strict nbval of the committed notebooks, in one pytest run.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests syncstats $(NOTEBOOKS) $(NBVAL)
 
+# The HTML report of data/ (reports/ is git-ignored).
 report: $(STAMP)
-	$(BIN)/syncstats summary data
+	$(BIN)/syncstats report data --out reports/batch_summary.html
+
+summary: $(STAMP)
+	$(BIN)/syncstats summary data --window 7d
+
+# Re-execute the notebooks in place (after a change to the package or to data/).
+notebooks: $(STAMP)
+	for nb in $(NOTEBOOKS); do \
+	  $(BIN)/python -m syncstats.report $$nb || exit 1; \
+	done
+
+# Regenerate the committed sample data (deterministic).
+data: $(STAMP)
+	$(BIN)/python -m syncstats.simulate --out data
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_load.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/bench_load.py --quick
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache .hypothesis

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
+from .analysis._util import format_duration
 from .exceptions import NoDataError, SyncstatsError
 
 EXIT_OK, EXIT_BREACH, EXIT_DATA = 0, 1, 2
@@ -101,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "check": "max_age", "source": str(source), "value": age.total_seconds(),
                 "threshold": max_age.total_seconds(), "breached": bool(age > max_age),
                 "detail": f"{source}: latest snapshot {ts:%Y-%m-%d %H:%M:%S}Z is "
-                          f"{_fmt_duration(age)} old (max {_fmt_duration(max_age)})",
+                          f"{format_duration(age)} old (max {format_duration(max_age)})",
             })
     if args.min_success_rate is not None:
         sr = success_rate(cur)
@@ -146,15 +147,6 @@ def cmd_check(args: argparse.Namespace) -> int:
                                   f"{len(data.dlq):,} DLQ rows); no threshold given"})
     breached = any(r.get("breached") for r in results)
     return _report_check(results, args.format, status="breach" if breached else "ok")
-
-
-def _fmt_duration(td: pd.Timedelta) -> str:
-    secs = int(td.total_seconds())
-    d, rem = divmod(secs, 86400)
-    h, rem = divmod(rem, 3600)
-    m, sec = divmod(rem, 60)
-    parts = [f"{d}d"] * bool(d) + [f"{h}h"] * bool(h) + [f"{m}m"] * bool(m)
-    return " ".join(parts) or f"{sec}s"
 
 
 def _report_check(results: list[dict[str, Any]], fmt: str, *, status: str) -> int:

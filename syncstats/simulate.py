@@ -28,10 +28,15 @@ Conventions of the generated artefacts
   ``stash.log.1`` (older part). Style B: copies ``stats-2026-10-01T15:00:00+02:00.json``
   (the same instant written in +02:00), ``snapshot_at`` epoch seconds (float), console-form
   log ``console.log``.
-* Hourly copies at minute 0 (from one hour after ``start`` up to and including the end);
-  history lines at minutes 7, 22, 37 and 52 (cron ``7-59/15``). A capture finds nothing
-  (and writes nothing) while the live file does not exist.
+* Hourly copies at minute 0 (from one hour after ``start`` up to and including the end),
+  of which the snapshot directory keeps the last ``copy_retention_days`` (default 7);
+  history lines at minutes 7, 22, 37 and 52 (cron ``7-59/15``) over the whole period. A
+  capture finds nothing (and writes nothing) while the live file does not exist.
 * Counting is per attempt and attributed to the UTC day in which the attempt *completed*.
+* The live ``stats.json`` (with its ``.lock``) and ``dlq.db`` are worked on in a scratch
+  directory (``/dev/shm`` when available, for speed); ``dlq.db`` is copied to the output at
+  the end.
+* ``gap``: the worker keeps running; only captures and host log lines are missing.
 """
 
 from __future__ import annotations

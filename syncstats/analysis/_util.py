@@ -60,6 +60,47 @@ def check_freq(freq: str) -> pd.DateOffset:
     return offset
 
 
+def floor_local(times: Any, freq: Any) -> Any:
+    """Floor tz-aware times (a Series or a Timestamp) to *freq* on their local wall clock.
+
+    Like ``dt.floor(freq)``, but a floored wall time that occurs twice (the hour repeated
+    when clocks go back) keeps the DST flag of the time floored, and one that does not
+    exist (clocks go forward) moves forward to the first time that exists, instead of
+    raising.
+    """
+    if isinstance(times, pd.Timestamp):
+        return times.floor(freq, ambiguous=bool(times.dst()), nonexistent="shift_forward")
+    try:
+        return times.dt.floor(freq, nonexistent="shift_forward")
+    except ValueError:  # an ambiguous wall time
+        dst = np.array([t is not pd.NaT and bool(t.dst()) for t in times])
+        return times.dt.floor(freq, ambiguous=dst, nonexistent="shift_forward")
+
+
+def local_buckets(
+    first: pd.Timestamp, last: pd.Timestamp, freq: Any
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """Starts and ends of the buckets of a fixed *freq* from *first* to *last*.
+
+    *first* and *last* are bucket starts as :func:`floor_local` returns them (tz-aware,
+    local zone). The buckets follow the local wall clock as :func:`floor_local` does: the
+    repeated hour when clocks go back gives two buckets, a skipped one none, so every
+    floored time is a bucket start and a bucket's end is the next bucket's start.
+    """
+    tz = first.tz
+    wall = pd.date_range(
+        first.tz_localize(None).floor(freq),
+        last.tz_localize(None).floor(freq) + pd.tseries.frequencies.to_offset(freq),
+        freq=freq,
+    )
+    both = [wall.tz_localize(tz, ambiguous=np.full(len(wall), flag), nonexistent="shift_forward")
+            for flag in (True, False)]
+    edges = both[0].union(both[1])
+    edges = edges[edges >= first]
+    n = int((edges <= last).sum())
+    return edges[:n].rename("bucket"), edges[1 : n + 1]
+
+
 def check_tz(tz: str) -> str:
     from ..io.log import check_tz as _check
 
@@ -94,3 +135,26 @@ def wilson(successes: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any, 
     low = np.where(empty, np.nan, low)
     high = np.where(empty, np.nan, high)
     return p, low, high
+
+
+def format_duration(td: Any) -> str:
+    """A duration as compact text: ``'13d 5h'``, ``'6h'``, ``'2h 30m'``, ``'45s'``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> format_duration(pd.Timedelta("13 days 05:39:00")), format_duration("6h")
+    ('13d 5h 39m', '6h')
+    """
+    if td is None or td is pd.NaT:
+        return "n/a"
+    secs = int(round(pd.Timedelta(td).total_seconds()))
+    sign = "-" if secs < 0 else ""
+    secs = abs(secs)
+    d, rem = divmod(secs, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    parts = [f"{d}d"] * bool(d) + [f"{h}h"] * bool(h) + [f"{m}m"] * bool(m)
+    if not parts:
+        parts = [f"{s}s"]
+    return sign + " ".join(parts)

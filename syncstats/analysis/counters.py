@@ -235,7 +235,9 @@ def audit(
                 "from the new base"
             )
         parts.append(_findings(df, w.implausible, "implausible_jump", texts))
-    dup = w.usable & df.duplicated(["source", "snapshot_at"], keep=False).to_numpy()
+    # duplicates among usable snapshots only (an invalid copy does not make one)
+    dup = np.zeros(len(df), dtype=bool)
+    dup[w.usable] = df.loc[w.usable].duplicated(["source", "snapshot_at"], keep=False).to_numpy()
     if dup.any():
         parts.append(_findings(df, dup, "duplicate_time",
                                ["another usable snapshot of this source has the same time"]

@@ -10,7 +10,15 @@ import pandas as pd
 
 from .. import schemas
 from ..exceptions import ParameterError, SchemaError
-from ._util import check_freq, check_tz, require, to_timedelta, to_utc
+from ._util import (
+    check_freq,
+    check_tz,
+    floor_local,
+    local_buckets,
+    require,
+    to_timedelta,
+    to_utc,
+)
 
 __all__ = ["error_breakdown", "error_trend", "error_signatures", "signature", "MISSING_TYPE"]
 
@@ -29,7 +37,7 @@ _SIGNATURE_RULES: tuple[tuple[str, str], ...] = (
     ),
     (r"\b0x[0-9a-fA-F]+\b", "<hex>"),
     (r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b", "<hex>"),
-    (r"(?<![A-Za-z<])\d+(?:\.\d+)?", "<n>"),
+    (r"(?<![A-Za-z<\d])\d+(?:\.\d+)?", "<n>"),
     (r"\s+", " "),
 )
 _COMPILED = tuple((re.compile(p), r) for p, r in _SIGNATURE_RULES)
@@ -230,9 +238,9 @@ def error_trend(
         keep_types = set(totals.index[:top])
         types = types.where(types.isin(keep_types), "other")
     local = times.dt.tz_convert(tz)
-    bucket = local.dt.floor(freq)
+    bucket = floor_local(local, freq)
     ref = to_utc(now, "now").tz_convert(tz) if now is not None else local.max()
-    buckets = pd.date_range(bucket.min(), ref.floor(freq), freq=freq, name="bucket")
+    buckets, _ = local_buckets(bucket.min(), floor_local(ref, freq), freq)
     grouped = counts.groupby([bucket.rename("bucket"), *(frame[c] for c in cols),
                               types.rename("error_type")], observed=True).sum()
     levels = [buckets, *(pd.Index(sorted(frame[c].astype("str").unique()), name=c)

@@ -10,7 +10,16 @@ import pandas as pd
 
 from .. import schemas
 from ..exceptions import ParameterError
-from ._util import check_freq, check_tz, require, to_timedelta, to_utc, wilson
+from ._util import (
+    check_freq,
+    check_tz,
+    floor_local,
+    local_buckets,
+    require,
+    to_timedelta,
+    to_utc,
+    wilson,
+)
 
 __all__ = ["success_rate", "trend", "burn_rate", "SRE_WINDOWS", "TREND_COLUMNS"]
 
@@ -162,14 +171,18 @@ def trend(
     if ref is None:
         ref = inc["end"].max()
     local_end = inc["end"].dt.tz_convert(tz)
-    bucket = local_end.dt.floor(freq) if _is_fixed(offset) else _floor_calendar(
+    bucket = floor_local(local_end, freq) if _is_fixed(offset) else _floor_calendar(
         local_end, offset
     )
     keys = [bucket.rename("bucket"), *(inc[c] for c in cols)]
     sums = inc[_SUMS].groupby(keys, observed=True, sort=True).sum()
     first = bucket.min()
     last = _floor_one(ref.tz_convert(tz), offset, freq)
-    buckets = pd.date_range(first, last, freq=offset, tz=tz, name="bucket")
+    if _is_fixed(offset):
+        buckets, bucket_ends = local_buckets(first, last, freq)
+    else:
+        buckets = pd.date_range(first, last, freq=offset, tz=tz, name="bucket")
+        bucket_ends = buckets + offset
     if cols:
         groups = inc[cols[0]]
         levels = [buckets, pd.Index(sorted(groups.unique()), name=cols[0])]
@@ -183,7 +196,9 @@ def trend(
     s = out["jobs_succeeded"].to_numpy(dtype="float64")
     rate, low, high = wilson(s, p, confidence)
     starts = out["bucket"]
-    ends = (starts.dt.tz_convert(tz) + offset).dt.tz_convert("UTC")
+    end_of = pd.Series(bucket_ends.tz_convert("UTC").as_unit(schemas.TIME_UNIT),
+                       index=buckets.tz_convert("UTC").as_unit(schemas.TIME_UNIT))
+    ends = starts.map(end_of)
     hours = (ends - starts).dt.total_seconds().to_numpy() / 3600.0
     with np.errstate(divide="ignore", invalid="ignore"):
         conf_total = (out["high_confidence_matches"] + out["low_confidence_matches"]).to_numpy()
@@ -232,7 +247,7 @@ def _floor_calendar(times: pd.Series, offset: pd.DateOffset) -> pd.Series:
 
 def _floor_one(ts: pd.Timestamp, offset: pd.DateOffset, freq: str) -> pd.Timestamp:
     if _is_fixed(offset):
-        return ts.floor(freq)
+        return floor_local(ts, freq)
     day = ts.normalize()
     return day if offset.is_on_offset(day.tz_localize(None)) else day - offset
 

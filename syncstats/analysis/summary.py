@@ -67,6 +67,9 @@ class Summary:
     issue_counts: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return str(self)
+
     # -- derived text ----------------------------------------------------------------
     @property
     def change(self) -> dict[str, float | None]:
@@ -375,8 +378,12 @@ def batch_summary(
     sigs["error_type"] = sigs["error_type"].astype("str")
 
     findings = audit(snaps, data.errors)
-    if end is not None and start is not None:
-        in_win = (findings["snapshot_at"] > start) & (findings["snapshot_at"] <= end)
+    if end is not None:
+        # with no window, every finding up to *end* counts (also at the first snapshot,
+        # which opens the first interval and so is not after ``start``)
+        in_win = findings["snapshot_at"] <= end
+        if span is not None:
+            in_win &= findings["snapshot_at"] > start
         findings = findings[in_win | findings["snapshot_at"].isna()]
     audit_counts = {str(k): int(v) for k, v in
                     findings["check"].astype("str").value_counts().items()}

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schemas
-from ._util import require, to_timedelta, to_utc
+from ._util import format_duration, require, to_timedelta, to_utc
 
 __all__ = ["dlq_triage", "DLQTriage", "TRANSIENT_ERRORS"]
 
@@ -190,7 +190,7 @@ def dlq_triage(
             "age": cand["_age"].to_numpy(),
             "reason": [
                 f"{_REASONS.get(t, 'transient error type')}; last failure "
-                f"{_fmt_age(a)} ago (>= {_fmt_age(after)})"
+                f"{format_duration(a)} ago (>= {format_duration(after)})"
                 for t, a in zip(cand["_type"], cand["_age"], strict=True)
             ],
         }
@@ -201,15 +201,3 @@ def dlq_triage(
         requeue=requeue,
         params={"requeue_after": after, "transient": sorted(transient_set)},
     )
-
-
-def _fmt_age(td: pd.Timedelta) -> str:
-    secs = int(pd.Timedelta(td).total_seconds())
-    d, rem = divmod(secs, 86400)
-    h, rem = divmod(rem, 3600)
-    m = rem // 60
-    if d:
-        return f"{d}d {h}h"
-    if h:
-        return f"{h}h {m}m"
-    return f"{m}m"

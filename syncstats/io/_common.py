@@ -378,6 +378,15 @@ def time_from_name(name: str) -> tuple[pd.Timestamp | None, bool]:
     return None, False
 
 
+#: An ISO-8601 date, optionally with a time and a zone: what a ``snapshot_at`` string
+#: must look like (``pd.Timestamp`` alone would also take "13:00" as today, "0042" as
+#: the year 42 or "Oct 1 2026": guesses, not values from the file).
+ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+    r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
 def parse_time_value(value: Any) -> pd.Timestamp | None:
     """A ``snapshot_at`` value (ISO-8601 string or epoch seconds) as a UTC timestamp.
 
@@ -398,6 +407,8 @@ def parse_time_value(value: Any) -> pd.Timestamp | None:
                 return None
             return pd.Timestamp(round(value * 1e6), unit="us", tz="UTC")
         if isinstance(value, str):
+            if not ISO_DATETIME.match(value.strip()):
+                return None
             ts = pd.Timestamp(value.strip())
             if ts is pd.NaT:
                 return None

@@ -114,7 +114,7 @@ def load(root: str | os.PathLike[str], *, tz: str = "UTC", on_error: str = "repo
     for source, kinds in discover(root).items():
         issues = Issues(on_error)
         snapshots, errors = read_snapshot_files(
-            kinds["snapshots"], issues, source=source, fallback=source
+            kinds["snapshots"], issues, source=source, fallback=source, discovering=True
         )
         if len(snapshots) == 0 and kinds["logs"]:
             snapshots, errors = read_log_files(kinds["logs"], issues, tz=tz, source=source)

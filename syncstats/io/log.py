@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import schemas
 from ..exceptions import LogFormatError, ParameterError
@@ -36,6 +36,9 @@ _STATS = re.compile(r"(?:^|\]\s)Stats: (\{.*)$", re.S)
 _ESC = re.compile(r'\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[abfnrtv\\"\'])')
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+# A log time must hold a date and a time of day; logrus' "INFO[0042]" (seconds since the
+# host started) does not, and must not be read as the year 42.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 #: Payload keys of the ``Stats:`` line and the snapshot fields they hold.
 PAYLOAD_KEYS = {
@@ -232,18 +235,19 @@ def _read_one(
                     continue
                 if not _WORKER_KEYS.intersection(payload):
                     continue  # another plugin's "Stats: {...}": none of the worker's keys
-                if form == "raw":
-                    raw_count += 1
-                    raw_first = raw_first or lineno
                 if _add_payload(payload, builder, src, f, lineno):
-                    times.append(when if form != "raw" else None)
+                    timeless = form == "raw" or not when
+                    times.append(None if timeless else when)
+                    if timeless:  # raw stderr, or a file-form line without time="..."
+                        raw_count += 1
+                        raw_first = raw_first or lineno
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         issues.add(src, f, None, "unreadable", f"read failed part-way: {exc}")
     if raw_count:
         issues.add(
             src, f, raw_first, "no_timestamp",
-            f"{raw_count} Stats: line(s) are raw plugin stderr, which carries no time; "
-            "their snapshot_at is NaT",
+            f"{raw_count} Stats: line(s) carry no time (raw plugin stderr, or no time= "
+            "field); their snapshot_at is NaT",
         )
 
 
@@ -279,10 +283,12 @@ def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Is
     text = pd.Series(times, dtype="object")
     out = pd.Series(pd.NaT, index=range(n), dtype=schemas.UTC_DTYPE)
     has = text.notna()
-    zoned = has & text.astype("str").str.contains(_ZONED.pattern, regex=True)
+    as_str = text.astype("str").str.strip()
+    usable = has & as_str.str.match(_DATE_TIME.pattern).fillna(False).astype(bool)
+    zoned = usable & as_str.str.contains(_ZONED.pattern, regex=True).fillna(False).astype(bool)
     if zoned.any():
         out[zoned] = pd.to_datetime(text[zoned], utc=True, format="ISO8601", errors="coerce")
-    naive = has & ~zoned
+    naive = usable & ~zoned
     if naive.any():
         local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
         try:

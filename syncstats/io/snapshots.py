@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import schemas
 from ..exceptions import SnapshotFormatError
 from ._common import (
+    STATS_KEYS,
     Issues,
     RecordBuilder,
     expand_paths,
@@ -93,12 +94,19 @@ def read_snapshots(
 
 
 def read_snapshot_files(
-    files: list[Path], issues: Issues, *, source: str | None, fallback: str | None
+    files: list[Path],
+    issues: Issues,
+    *,
+    source: str | None,
+    fallback: str | None,
+    discovering: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read snapshot copies and histories into (snapshots, errors); issues into *issues*.
 
     *source* overrides every name; else a history line's ``source`` field, else
-    *fallback*, else the file's parent directory name.
+    *fallback*, else the file's parent directory name. With *discovering* (``load``),
+    a JSON file holding no stats key at all is a file of another kind: an ``ignored``
+    caveat rather than an error.
     """
     builder = RecordBuilder(issues)
     for f in tqdm(files, desc="snapshots", unit="file", delay=1.0, disable=None, leave=False):
@@ -106,13 +114,18 @@ def read_snapshot_files(
         if is_history(f):
             _read_history(f, builder, source, default, issues)
         else:
-            _read_copy(f, builder, source, default, issues)
+            _read_copy(f, builder, source, default, issues, discovering)
     snapshots, errors = builder.frames()
     return drop_duplicate_snapshots(snapshots, errors, issues)
 
 
 def _read_copy(
-    f: Path, builder: RecordBuilder, explicit: str | None, fallback: str, issues: Issues
+    f: Path,
+    builder: RecordBuilder,
+    explicit: str | None,
+    fallback: str,
+    issues: Issues,
+    discovering: bool = False,
 ) -> None:
     source = explicit or fallback
     try:
@@ -129,6 +142,15 @@ def _read_copy(
         obj = loads(raw)
     except (ValueError, RecursionError) as exc:
         issues.add(source, f, None, "bad_json", f"not valid JSON (torn write?): {exc}")
+        return
+    if not isinstance(obj, dict) or not STATS_KEYS.intersection(obj):
+        if discovering and isinstance(obj, dict | list):
+            issues.add(explicit or fallback, f, None, "ignored",
+                       "JSON without any stats key (jobs_processed, ...): not a snapshot file")
+            return
+        # Not a snapshot: let the builder report why, without resolving a time first.
+        builder.add(obj, source=explicit or fallback, path=f, line=None, snapshot_at=None,
+                    time_from="field")
         return
     when, time_from = None, "field"
     if isinstance(obj, dict) and "snapshot_at" in obj:

@@ -63,6 +63,29 @@ class SyncData:
             names.update(str(s) for s in frame["source"].unique())
         return sorted(names)
 
+    def select(self, sources: str | Iterable[str] | None) -> SyncData:
+        """Only the rows of the given sources (all four frames); None keeps everything.
+
+        Examples
+        --------
+        >>> SyncData().select(["worker-a"]).sources
+        []
+        """
+        if sources is None:
+            return self
+        keep = {sources} if isinstance(sources, str) else {str(s) for s in sources}
+
+        def pick(frame: pd.DataFrame) -> pd.DataFrame:
+            mask = frame["source"].astype("str").isin(keep)
+            out = frame[mask].reset_index(drop=True)
+            out["source"] = out["source"].cat.remove_unused_categories()
+            return out
+
+        return SyncData(
+            snapshots=pick(self.snapshots), errors=pick(self.errors), dlq=pick(self.dlq),
+            issues=pick(self.issues),
+        )
+
     def __repr__(self) -> str:
         return (
             f"SyncData(sources={self.sources}, snapshots={len(self.snapshots)}, "
