@@ -31,6 +31,7 @@ from .analysis.counters import error_increments, increments
 from .analysis.errors import error_breakdown, error_trend
 from .analysis.rates import trend as _trend
 from .analysis.summary import batch_summary
+from .exceptions import ParameterError
 from .io.syncdata import SyncData
 
 __all__ = [
@@ -228,7 +229,7 @@ def plot_success_rate(
         :func:`~syncstats.trend` output (``bucket``, optional ``source``,
         ``success_rate``, ``success_low``, ``success_high``, ``partial``).
     slo : float, optional
-        Target success fraction, drawn as a dashed horizontal line.
+        Target success fraction in (0, 1), drawn as a dashed horizontal line.
     ax : Axes, optional
         Where to draw (default ``plt.gca()``).
     **kwargs
@@ -254,6 +255,8 @@ def plot_success_rate(
     >>> plt.close(ax.figure)
     """
     require(trend, ["bucket", "success_rate", "success_low", "success_high"], "trend")
+    if slo is not None and not 0 < slo < 1:
+        raise ParameterError(f"slo must be a fraction in (0, 1), found {slo!r}")
     ax = _get_ax(ax)
     span = _fmt_span(_bucket_span(trend)) if len(trend) else "bucket"
     title = f"Success rate per {span} bucket"
@@ -680,8 +683,6 @@ def plot_dlq_age(
     """
     require(dlq, ["failed_at"], "dlq")
     if unit not in (None, "hours", "days"):
-        from .exceptions import ParameterError
-
         raise ParameterError(f"unit must be 'hours', 'days' or None, found {unit!r}")
     ax = _get_ax(ax)
     title = "DLQ entry age"

@@ -159,11 +159,22 @@ def _quarantine(path: Path, reason: str) -> Path:
     return target
 
 
+def _replacement_mode(path: Path) -> int:
+    """Mode for a file replacing *path*: the existing file's, else 0666 & ~umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Write *payload* to *path* through a temporary file, fsync and ``os.replace``."""
     data = json.dumps(payload, indent=2, sort_keys=False).encode() + b"\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _replacement_mode(path))  # mkstemp would leave 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -235,6 +246,7 @@ class SyncStats:
     _baseline: dict[str, Any] = field(
         default_factory=lambda: SyncStats._zero_baseline(), init=False, repr=False, compare=False
     )
+    _synced: bool = field(default=False, init=False, repr=False, compare=False)
 
     # -- recording -------------------------------------------------------------------
     def record_success(self, processing_time: float, confidence: str = "high") -> None:
@@ -394,12 +406,15 @@ class SyncStats:
             extra={**other.extra, **self.extra},
         )
         merged._baseline = _add_values(self._baseline, other._baseline)
+        merged._synced = self._synced or other._synced
         return merged
 
     __add__ = merge
 
     # -- persistence -----------------------------------------------------------------
-    def save_to_file(self, filepath: str | os.PathLike[str]) -> None:
+    def save_to_file(
+        self, filepath: str | os.PathLike[str], *, now: float | None = None
+    ) -> None:
         """Add what was recorded since the last load/save to *filepath*, atomically.
 
         Under an exclusive lock (``<file>.lock``) the current file is read, this
@@ -407,11 +422,17 @@ class SyncStats:
         file, fsynced and renamed over the original. The file's ``session_start`` and
         unknown keys are preserved. A torn or implausible file on disk is set aside (see
         :meth:`load_from_file`) and counting restarts from this instance's unsaved counts.
+        When a file this instance had loaded or saved is gone (deleted, replaced or set
+        aside), the new file starts a new session: its ``session_start`` is *now*, so the
+        reset is visible to readers.
 
         Parameters
         ----------
         filepath : str or os.PathLike
             The stats file; its directory is created when missing.
+        now : float, optional
+            Epoch seconds used as the new ``session_start`` in that case (default: the
+            current time).
 
         Examples
         --------
@@ -431,7 +452,12 @@ class SyncStats:
             delta = _sub_values(current, self._baseline)
             if on_disk is None:
                 base = _zero_values()
-                session_start = self.session_start
+                # A file this instance had synced with is gone (deleted, replaced or set
+                # aside as corrupt): counting restarts, so a new session starts now.
+                synced = self._synced
+                session_start = self.session_start if not synced else (
+                    time.time() if now is None else float(now)
+                )
                 extra = dict(self.extra)
             else:
                 base = {k: on_disk[k] for k in (*COUNTER_FIELDS, "total_processing_time")}
@@ -451,6 +477,7 @@ class SyncStats:
             _atomic_write_json(path, payload)
         self.session_start = session_start
         self._baseline = current
+        self._synced = True
 
     @classmethod
     def load_from_file(
@@ -480,6 +507,7 @@ class SyncStats:
             return cls()
         stats = cls._from_normalised(norm)
         stats._baseline = stats._values()
+        stats._synced = True
         return stats
 
     # -- internals -------------------------------------------------------------------

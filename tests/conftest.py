@@ -1,0 +1,23 @@
+"""Shared test set-up: a headless matplotlib backend and no figure leaks between tests."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+try:  # matplotlib is optional for most tests; never make its absence an error here
+    import matplotlib
+
+    matplotlib.use("Agg")
+except ImportError:  # pragma: no cover - matplotlib is a dependency
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _close_matplotlib_figures():
+    """Close every figure a test left open (only if pyplot was imported at all)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
