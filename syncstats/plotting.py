@@ -159,6 +159,12 @@ def _groups(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
     return out
 
 
+def _plain(text: object) -> str:
+    """Data-derived text shown literally: ``$`` would start matplotlib mathtext (and a
+    malformed expression would fail the whole figure)."""
+    return str(text).replace("$", r"\$")
+
+
 def _partial(frame: pd.DataFrame) -> np.ndarray:
     if "partial" not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
@@ -174,7 +180,7 @@ def _draw_series(
     Returns whether a partial bucket was drawn.
     """
     style = {"color": color, "marker": "o", "markersize": 3.5, "linewidth": 1.6,
-             "label": label, **kwargs}
+             "label": _plain(label), **kwargs}
     ax.plot(x[~partial], y[~partial], **style)
     if not partial.any():
         return False
@@ -249,9 +255,10 @@ def plot_success_rate(
     >>> from syncstats import increments, trend
     >>> from syncstats.analysis.counters import _example_snapshots
     >>> t = trend(increments(_example_snapshots()), "2h")
-    >>> ax = plot_success_rate(t, slo=0.95)
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_success_rate(t, slo=0.95, ax=ax)
     >>> ax.get_ylabel(), ax.lines[0].get_ydata().tolist()
-    ('Success rate (attempts)', [0.9, 0.9, 0.9])
+    ('Success rate (attempts)', [0.9, 0.9, nan])
     >>> plt.close(ax.figure)
     """
     require(trend, ["bucket", "success_rate", "success_low", "success_high"], "trend")
@@ -313,9 +320,10 @@ def plot_processing_time(
     >>> import matplotlib.pyplot as plt
     >>> from syncstats import increments, trend
     >>> from syncstats.analysis.counters import _example_snapshots
-    >>> ax = plot_processing_time(trend(increments(_example_snapshots()), "2h"))
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_processing_time(trend(increments(_example_snapshots()), "2h"), ax=ax)
     >>> ax.get_ylabel(), ax.lines[0].get_ydata().tolist()
-    ('Avg processing time per attempt (ms)', [400.0, 400.0, 400.0])
+    ('Avg processing time per attempt (ms)', [400.0, 400.0, nan])
     >>> plt.close(ax.figure)
     """
     require(trend, ["bucket", "avg_processing_time"], "trend")
@@ -368,9 +376,10 @@ def plot_throughput(
     >>> import matplotlib.pyplot as plt
     >>> from syncstats import increments, trend
     >>> from syncstats.analysis.counters import _example_snapshots
-    >>> ax = plot_throughput(trend(increments(_example_snapshots()), "2h"))
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_throughput(trend(increments(_example_snapshots()), "2h"), ax=ax)
     >>> [float(p.get_height()) for p in ax.containers[1]]
-    [1.0, 2.0, 1.0, 0.0]
+    [2.0, 2.0, 0.0, 0.0]
     >>> plt.close(ax.figure)
     """
     require(trend, ["bucket", "succeeded", "failed"], "trend")
@@ -458,7 +467,7 @@ def plot_error_breakdown(
     if breakdown.empty:
         return _no_data(ax, title, "Error type", ylabel)
     shown = breakdown.head(top)
-    labels = shown["error_type"].astype("str").tolist()
+    labels = [_plain(t) for t in shown["error_type"].astype("str")]
     pos = np.arange(len(shown))
     style = {"color": "tab:blue", **kwargs}
     ax.bar(pos, shown["count"].to_numpy(dtype="float64"), **style)
@@ -552,7 +561,8 @@ def plot_error_trend(
     span_td = _bucket_span(error_trend) or pd.Timedelta("1h")
     x = _naive_utc(wide.index.append(pd.DatetimeIndex([wide.index[-1] + span_td])))
     ys = [np.append(v, v[-1]) for v in series.values()]
-    style = {"labels": list(series), "colors": colors, "step": "post", "linewidth": 0,
+    style = {"labels": [_plain(t) for t in series], "colors": colors, "step": "post",
+             "linewidth": 0,
              **kwargs}
     ax.stackplot(x, *ys, **style)
     _date_axis(ax.xaxis)

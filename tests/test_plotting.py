@@ -62,8 +62,9 @@ def _close_figures():
 
 
 def _snapshots() -> pd.DataFrame:
-    """Hourly cumulative snapshots 00:00..06:00 of two sources (6 increments each)."""
-    times = pd.date_range(T0, periods=7, freq="1h")
+    """Hourly cumulative snapshots 00:30..06:30 of two sources (6 increments each)."""
+    # at :30, so that the last bucket (06:00, 07:00] is partial (now = 06:30)
+    times = pd.date_range(T0 + pd.Timedelta("30min"), periods=7, freq="1h")
     rows = []
     for source, (proc, succ, secs) in STEPS.items():
         p = np.concatenate([[100], 100 + np.cumsum(proc)])
@@ -80,7 +81,8 @@ def _snapshots() -> pd.DataFrame:
 
 
 def _errors() -> pd.DataFrame:
-    times = pd.date_range(T0, periods=7, freq="1h")
+    # at :30, so that the last bucket (06:00, 07:00] is partial (now = 06:30)
+    times = pd.date_range(T0 + pd.Timedelta("30min"), periods=7, freq="1h")
     rows = []
     for source, types in ERROR_STEPS.items():
         for etype, steps in types.items():
@@ -503,3 +505,20 @@ def test_analysis_does_not_import_pyplot():
     code = ("import sys, syncstats, syncstats.analysis; "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_data_text_is_not_mathtext():
+    """Error types from the data are drawn literally: '$' never starts mathtext, so a
+    malformed expression cannot fail the figure."""
+    import pandas as pd
+
+    from syncstats import error_breakdown
+    from syncstats.plotting import plot_error_breakdown
+
+    dlq = pd.DataFrame({"error_type": [r"Bad$\foo{$Err", "<script>alert(1)</script>"],
+                        "failed_at": pd.to_datetime(["2026-10-01", "2026-10-02"], utc=True)})
+    fig, ax = plt.subplots()
+    plot_error_breakdown(error_breakdown(dlq), ax=ax)
+    fig.canvas.draw()  # would raise ValueError from mathtext without escaping
+    texts = [t.get_text() for t in ax.get_xticklabels()]
+    assert r"Bad\$\foo{\$Err" in texts

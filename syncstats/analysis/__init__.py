@@ -4,7 +4,7 @@ from ._util import format_duration
 from .counters import audit, error_increments, increments
 from .errors import error_breakdown, error_signatures, error_trend, signature
 from .rates import SRE_WINDOWS, burn_rate, success_rate, trend
-from .summary import Summary, batch_summary
+from .summary import Summary, batch_summary, escape_markdown
 from .triage import TRANSIENT_ERRORS, DLQTriage, dlq_triage
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "error_increments",
     "error_signatures",
     "error_trend",
+    "escape_markdown",
     "format_duration",
     "increments",
     "signature",

@@ -60,6 +60,11 @@ def check_freq(freq: str) -> pd.DateOffset:
     return offset
 
 
+#: Shift that turns flooring (left-closed buckets) into right-closed buckets for interval
+#: ends: ``(bucket, bucket + freq]``.
+RIGHT_CLOSED = pd.Timedelta(1, "us")
+
+
 def floor_local(times: Any, freq: Any) -> Any:
     """Floor tz-aware times (a Series or a Timestamp) to *freq* on their local wall clock.
 

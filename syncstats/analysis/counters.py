@@ -67,6 +67,10 @@ def _walk(
     df = snapshots.sort_values(["source", "snapshot_at"], kind="stable").reset_index(drop=True)
     if "origin" not in df.columns:
         df["origin"] = df.index.astype("str")
+    missing = df[C].isna().to_numpy()
+    if missing.any():  # NaN/NA counters (outside the int64 schema): unusable, see below
+        for c in C:
+            df[c] = df[c].fillna(0).astype("int64")
     vals = df[C].to_numpy(dtype="int64")
     tpt = df["total_processing_time"].to_numpy(dtype="float64")
     negative = vals < 0
@@ -80,13 +84,14 @@ def _walk(
         error_sum = df["origin"].map(by_origin.sum()).fillna(0).astype("int64")
         neg_or_big = errors[(errors["count"] < 0) | (errors["count"] > ceiling)]["origin"]
         err_bad = df["origin"].isin(set(neg_or_big)).to_numpy()
-    invalid = negative.any(axis=1) | above.any(axis=1) | bad_tpt | err_bad
+    invalid = missing.any(axis=1) | negative.any(axis=1) | above.any(axis=1) | bad_tpt | err_bad
     detail = pd.Series("", index=df.index, dtype="object")
     if invalid.any():
         rows = np.flatnonzero(invalid)
         texts = []
         for i in rows:
-            parts = [f"{C[j]}={vals[i, j]:,} < 0" for j in np.flatnonzero(negative[i])]
+            parts = [f"{C[j]}=NaN" for j in np.flatnonzero(missing[i])]
+            parts += [f"{C[j]}={vals[i, j]:,} < 0" for j in np.flatnonzero(negative[i])]
             parts += [f"{C[j]}={vals[i, j]:.3g} > ceiling {ceiling:,}"
                       for j in np.flatnonzero(above[i])]
             if bad_tpt[i]:
@@ -165,7 +170,7 @@ def audit(
         ``source`` (category), ``snapshot_at`` (UTC), ``check``, ``severity`` (category:
         error | warning | info), ``detail`` (str), ``origin`` (str). Checks:
 
-        - ``invalid`` (error): a counter negative or above *ceiling*, a negative or
+        - ``invalid`` (error): a counter negative, NaN or above *ceiling*, a negative or
           infinite ``total_processing_time``, or an error count out of range; the
           snapshot is not used by :func:`increments`;
         - ``no_time`` (warning): no snapshot time (raw stderr log lines); not used;

@@ -11,6 +11,7 @@ import pandas as pd
 from .. import schemas
 from ..exceptions import ParameterError, SchemaError
 from ._util import (
+    RIGHT_CLOSED,
     check_freq,
     check_tz,
     floor_local,
@@ -171,8 +172,9 @@ def error_trend(
     Parameters
     ----------
     frame : DataFrame
-        :func:`error_increments` output (bucketed by ``end``, like :func:`trend`) or a
-        ``dlq`` frame (arrivals, bucketed by ``failed_at``).
+        :func:`error_increments` output (bucketed by ``end`` in right-closed buckets,
+        like :func:`trend`) or a ``dlq`` frame (arrivals, bucketed by ``failed_at`` in
+        ``[bucket, bucket + freq)``).
     freq : str, default '1h'
         Bucket size.
     by : str, optional
@@ -238,8 +240,12 @@ def error_trend(
         keep_types = set(totals.index[:top])
         types = types.where(types.isin(keep_types), "other")
     local = times.dt.tz_convert(tz)
-    bucket = floor_local(local, freq)
     ref = to_utc(now, "now").tz_convert(tz) if now is not None else local.max()
+    if not _is_dlq(frame):
+        # interval ends, as in trend(): right-closed buckets (an end on a boundary closes
+        # the bucket that ends there); DLQ arrivals are instants: [bucket, bucket + freq)
+        local, ref = local - RIGHT_CLOSED, ref - RIGHT_CLOSED
+    bucket = floor_local(local, freq)
     buckets, _ = local_buckets(bucket.min(), floor_local(ref, freq), freq)
     grouped = counts.groupby([bucket.rename("bucket"), *(frame[c] for c in cols),
                               types.rename("error_type")], observed=True).sum()

@@ -11,6 +11,7 @@ import pandas as pd
 from .. import schemas
 from ..exceptions import ParameterError
 from ._util import (
+    RIGHT_CLOSED,
     check_freq,
     check_tz,
     floor_local,
@@ -116,10 +117,12 @@ def trend(
     """Counts, success rate and throughput per time bucket.
 
     Each increment is assigned to the bucket containing its ``end`` (the snapshot that
-    closes the interval), so an interval that spans a bucket boundary counts entirely in
-    the later bucket: use snapshots at least as frequent as *freq*. Buckets with no
-    increment appear with zero counts (rates NaN), from the first bucket with data to the
-    bucket containing *now*; increments ending after *now* are left out.
+    closes the interval). Buckets are closed on the right, ``(bucket, bucket + freq]``,
+    so a snapshot taken exactly on a boundary (hourly copies at :00) closes the bucket
+    that ends there; an interval that spans a boundary counts entirely in the later
+    bucket, so use snapshots at least as frequent as *freq*. Buckets with no increment
+    appear with zero counts (rates NaN), from the first bucket with data to the bucket
+    containing *now*; increments ending after *now* are left out.
 
     Parameters
     ----------
@@ -153,9 +156,9 @@ def trend(
     >>> t = trend(increments(_example_snapshots()), "2h", by=None)
     >>> t[["bucket", "processed", "success_rate", "partial"]]
                          bucket  processed  success_rate  partial
-    0 2026-10-01 00:00:00+00:00         10           0.9    False
+    0 2026-10-01 00:00:00+00:00         20           0.9    False
     1 2026-10-01 02:00:00+00:00         20           0.9    False
-    2 2026-10-01 04:00:00+00:00         10           0.9    False
+    2 2026-10-01 04:00:00+00:00          0           NaN    False
     3 2026-10-01 06:00:00+00:00          5           1.0     True
     """
     cols = _by_list(by)
@@ -170,14 +173,15 @@ def trend(
         return _empty_trend(cols)
     if ref is None:
         ref = inc["end"].max()
-    local_end = inc["end"].dt.tz_convert(tz)
+    # right-closed buckets: an end exactly on a boundary belongs to the bucket ending there
+    local_end = inc["end"].dt.tz_convert(tz) - RIGHT_CLOSED
     bucket = floor_local(local_end, freq) if _is_fixed(offset) else _floor_calendar(
         local_end, offset
     )
     keys = [bucket.rename("bucket"), *(inc[c] for c in cols)]
     sums = inc[_SUMS].groupby(keys, observed=True, sort=True).sum()
     first = bucket.min()
-    last = _floor_one(ref.tz_convert(tz), offset, freq)
+    last = _floor_one(ref.tz_convert(tz) - RIGHT_CLOSED, offset, freq)
     if _is_fixed(offset):
         buckets, bucket_ends = local_buckets(first, last, freq)
     else:
@@ -319,7 +323,7 @@ def burn_rate(
     ref64 = ref.tz_convert("UTC").tz_localize(None).to_datetime64()
     span = (end - start) / np.timedelta64(1, "s")
     groups = [((), increments.index)] if not cols else list(
-        increments.groupby(cols, observed=True).groups.items()
+        increments.groupby(cols if len(cols) > 1 else cols[0], observed=True).groups.items()
     )
     rows = []
     for key, idx in groups:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from .counters import audit, error_increments, increments
 from .errors import error_breakdown, error_signatures
 from .rates import success_rate
 
-__all__ = ["batch_summary", "Summary"]
+__all__ = ["batch_summary", "Summary", "escape_markdown"]
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -271,8 +272,24 @@ def _num(x: Any) -> Any:
     return float(x)
 
 
-def _md_escape(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def escape_markdown(text: object) -> str:
+    r"""Text from the data made safe to embed in Markdown (and the HTML made from it).
+
+    HTML specials become entities and Markdown punctuation is backslash-escaped, so an
+    error message such as ``<script>`` or ``*bold*`` shows literally.
+
+    Examples
+    --------
+    >>> escape_markdown("<script>alert(1)</script> | *x*")
+    '&lt;script&gt;alert\\(1\\)&lt;/script&gt; \\| \\*x\\*'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+_md_escape = escape_markdown
 
 
 def _fmt_td(td: pd.Timedelta | None) -> str:
