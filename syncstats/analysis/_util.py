@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,10 +39,17 @@ def to_utc(value: TimeLike, name: str) -> pd.Timestamp:
     return ts.as_unit(schemas.TIME_UNIT)
 
 
+_DAY_WEEK = re.compile(r"(\d)\s*([dw])(?![a-z])")
+
+
 def to_timedelta(value: WindowLike, name: str) -> pd.Timedelta:
     """A positive duration such as ``"24h"``, ``"7d"`` or a Timedelta."""
+    text = value
+    if isinstance(value, str):
+        # "7d"/"2w" read naturally; pandas deprecates the lowercase unit letters
+        text = _DAY_WEEK.sub(lambda m: m.group(1) + m.group(2).upper(), value.strip())
     try:
-        td = pd.Timedelta(value)
+        td = pd.Timedelta(text)
     except (ValueError, TypeError) as exc:
         raise ParameterError(
             f"{name} must be a duration like '24h' or '7d', found {value!r} ({exc})"

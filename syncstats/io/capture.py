@@ -12,7 +12,6 @@ import pandas as pd
 from filelock import FileLock
 
 from ..exceptions import StatsFileError
-from ._common import loads
 
 __all__ = ["capture_snapshot"]
 
@@ -34,7 +33,7 @@ def _read_stats(path: Path, retries: int, delay: float) -> dict[str, Any]:
             last = "empty (being rewritten?)"
             continue
         try:
-            obj = loads(raw)
+            obj = json.loads(raw)  # not orjson: it turns integers beyond 64 bits into floats
         except (ValueError, RecursionError) as exc:
             last = f"not valid JSON ({exc}); torn read?"
             continue
