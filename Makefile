@@ -26,10 +26,10 @@ test: lint
 
 # The HTML report of data/ (reports/ is git-ignored).
 report: $(STAMP)
-	$(BIN)/syncstats report data --out reports/batch_summary.html
+	$(BIN)/syncstats report data --now latest --out reports/batch_summary.html
 
 summary: $(STAMP)
-	$(BIN)/syncstats summary data --window 7d
+	$(BIN)/syncstats summary data --window 7d --now latest
 
 # Re-execute the notebooks in place (after a change to the package or to data/).
 notebooks: $(STAMP)

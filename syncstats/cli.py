@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -22,11 +23,21 @@ from .exceptions import NoDataError, SyncstatsError
 EXIT_OK, EXIT_BREACH, EXIT_DATA = 0, 1, 2
 
 
-def _now(value: str | None) -> pd.Timestamp:
+def _now(value: str | None, data: Any = None) -> pd.Timestamp:
+    """``--now``: an ISO-8601 time, ``latest`` (the latest time in *data*) or, when not
+    given, the current time."""
     from .analysis._util import to_utc
 
     if value is None:
         return pd.Timestamp.now(tz="UTC").as_unit("us")
+    if value.strip().lower() == "latest":
+        times = [] if data is None else [
+            t for t in (data.snapshots["snapshot_at"].max(), data.dlq["failed_at"].max())
+            if t is not None and not pd.isna(t)
+        ]
+        if not times:
+            raise NoDataError("--now latest: the data holds no timestamp")
+        return max(times)
     return to_utc(value, "--now")
 
 
@@ -46,7 +57,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .analysis import batch_summary
 
     data = _load(args.path, args.tz)
-    summary = batch_summary(data, window=args.window, now=_now(args.now))
+    summary = batch_summary(data, window=args.window, now=_now(args.now, data))
     if args.format == "json":
         print(json.dumps(summary.to_dict(), indent=2))
     elif args.format == "markdown":
@@ -83,7 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except (NoDataError, SyncstatsError) as exc:
         return _report_check([{"check": "data", "breached": None, "detail": str(exc)}],
                              args.format, status="unknown")
-    now = _now(args.now)
+    now = _now(args.now, data)
     window = to_timedelta(args.window, "--window")
     results: list[dict[str, Any]] = []
     inc = increments(data.snapshots)
@@ -173,9 +184,14 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import render_report
 
+    now = args.now
+    if now is None or now.strip().lower() != "latest":
+        now = _now(now).isoformat()
+    else:
+        now = None  # the notebook's own default: the latest time in the data
     out = render_report(
         args.path, out=args.out, window=args.window, freq=args.freq, sources=args.source,
-        slo=args.slo, now=None if args.now is None else _now(args.now).isoformat(),
+        slo=args.slo, now=now,
         fmt=args.format, tz=args.tz, progress=not args.quiet,
     )
     if not args.quiet:
@@ -207,7 +223,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--tz", default="UTC",
                         help="time zone of zone-less log timestamps (default: UTC)")
         sp.add_argument("--now", default=None,
-                        help="analysis time, ISO-8601 (default: the current time)")
+                        help="analysis time: ISO-8601, or 'latest' for the latest time in "
+                             "the data (default: the current time)")
         if window is not None:
             sp.add_argument("--window", default=window,
                             help=f"window length, e.g. 1h, 24h, 7d (default: {window})")
@@ -304,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_DATA
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `syncstats summary data | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # a bug: say so in one line unless --debug
         if args.debug:
             raise

@@ -145,6 +145,12 @@ def _cast(series: pd.Series, spec: str) -> pd.Series:
             cats = series.cat.categories
             if cats.dtype != object and not pd.api.types.is_string_dtype(cats.dtype):
                 return series.astype("str").astype("category")
+            # categories are exactly the values present, in lexical order, however the
+            # frame was built (sorting by the column is then lexical, as for strings)
+            series = series.cat.remove_unused_categories()
+            cats = series.cat.categories
+            if not cats.is_monotonic_increasing:
+                return series.cat.reorder_categories(cats.sort_values())
             return series
         return series.astype("str").astype("category") if len(series) else series.astype(
             pd.CategoricalDtype(pd.Index([], dtype="str"))

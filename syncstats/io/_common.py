@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import schemas
 from ..exceptions import InputError, ParameterError
@@ -65,9 +68,11 @@ class Issues:
         kind: str,
         detail: str,
     ) -> None:
+        path, detail = clean_path(path), clean_text(detail)
         if self.on_error == "raise" and kind in ERROR_KINDS:
             raise self.error_class(path, f"{kind}: {detail}", line)
-        self.rows.append((source, os.fspath(path), line, kind, detail))
+        source = clean_text(source) if isinstance(source, str) else source
+        self.rows.append((source, path, line, kind, detail))
 
     def extend(self, other: Issues) -> None:
         self.rows.extend(other.rows)
@@ -125,16 +130,68 @@ def expand_paths(
 
 
 def read_bytes(path: Path) -> bytes:
-    """Whole file, transparently gunzipped for ``*.gz``."""
+    """Whole file, transparently gunzipped for ``*.gz``.
+
+    Raises
+    ------
+    OSError
+        Also for a truncated or corrupt gzip stream (``EOFError``, ``zlib.error``).
+    """
     if path.suffix == ".gz":
-        with gzip.open(path, "rb") as fh:
-            return fh.read()
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        except (EOFError, zlib.error) as exc:
+            raise OSError(f"corrupt or truncated gzip data: {exc}") from None
     return path.read_bytes()
+
+
+def clean_text(text: str) -> str:
+    r"""*text* made encodable as UTF-8, as the frames' string columns need.
+
+    A file name that is not UTF-8 (decoded by Python with ``surrogateescape``) shows its
+    bytes as ``\xff``; other lone surrogates (a JSON ``"\ud800"`` escape) show as
+    ``\ud800``, instead of failing later in pandas/pyarrow.
+
+    Examples
+    --------
+    >>> clean_text("PlexNotFound"), clean_text("w" + chr(0xDCFF)), clean_text(chr(0xD800))
+    ('PlexNotFound', 'w\\xff', '\\ud800')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def clean_path(path: str | os.PathLike[str]) -> str:
+    """A path as text for the frames (see :func:`clean_text`)."""
+    return clean_text(os.fspath(path))
+
+
+def number_text(value: int | float) -> str:
+    """A number in short scientific form, also an integer too large for a float.
+
+    Examples
+    --------
+    >>> number_text(10**40), number_text(-(10**400))
+    ('1.000e+40', '-1e+400 (about)')
+    """
+    try:
+        return f"{value:.3e}"
+    except OverflowError:
+        sign = "-" if value < 0 else ""
+        return f"{sign}1e+{int(math.log10(abs(value)))} (about)"
 
 
 def loads(raw: bytes | str) -> Any:
     """orjson, falling back to the stdlib for what orjson refuses but the worker's
-    Python ``json`` writes (NaN/Infinity literals, integers beyond 64 bits)."""
+    Python ``json`` writes (NaN/Infinity literals). orjson reads integers beyond 64 bits
+    as floats: the loaders saturate such counters anyway (``overflow`` issue)."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -173,6 +230,8 @@ class RecordBuilder:
             )
         }
         self.err_rows: list[tuple[Any, ...]] = []  # (record index, error_type, count)
+        #: whole files added at once: (snapshot columns frame, errors frame or None)
+        self.chunks: list[tuple[pd.DataFrame, pd.DataFrame | None]] = []
 
     def __len__(self) -> int:
         return len(self.cols["origin"])
@@ -224,7 +283,8 @@ class RecordBuilder:
             value = int(value)
             if value > _INT64_MAX or value < -_INT64_MAX:
                 caveats.append(
-                    ("overflow", f"{key}={value:.3e} does not fit int64; stored saturated")
+                    ("overflow",
+                     f"{key}={number_text(value)} does not fit int64; stored saturated")
                 )
                 value = _INT64_MAX if value > 0 else -_INT64_MAX
             counters.append(value)
@@ -232,12 +292,17 @@ class RecordBuilder:
         if tpt is None or isinstance(tpt, bool) or not isinstance(tpt, int | float):
             caveats.append(("bad_value", f"total_processing_time is {tpt!r:.60}; stored as NaN"))
             tpt = math.nan
+        try:
+            tpt = float(tpt)
+        except OverflowError:  # an integer beyond the float range
+            caveats.append(("bad_value", f"total_processing_time={number_text(tpt)} is beyond "
+                            "the float range; stored as NaN"))
+            tpt = math.nan
         start = obj.get("session_start")
         if start is not None and (
             isinstance(start, bool)
             or not isinstance(start, int | float)
-            or not math.isfinite(start)
-            or not -1e11 < start < 1e11
+            or not -1e11 < start < 1e11  # also NaN/inf, and ints too large for math.isfinite
         ):
             caveats.append(("bad_value", f"session_start is {start!r:.60}; stored as NaT"))
             start = None
@@ -252,7 +317,12 @@ class RecordBuilder:
         idx = len(self)
         for etype, count in errors.items():
             if isinstance(count, bool) or not isinstance(count, int) or abs(count) > _INT64_MAX:
-                if isinstance(count, float) and math.isfinite(count) and count == int(count):
+                if (
+                    isinstance(count, float)
+                    and math.isfinite(count)
+                    and count == int(count)
+                    and abs(count) <= _INT64_MAX
+                ):
                     count = int(count)
                 else:
                     caveats.append(
@@ -260,18 +330,19 @@ class RecordBuilder:
                          "integer; entry dropped")
                     )
                     continue
-            self.err_rows.append((idx, str(etype), count))
+            self.err_rows.append((idx, clean_text(str(etype)), count))
         for kind, detail in caveats:
             self.issues.add(source, path, line, kind, detail)
         c = self.cols
-        c["source"].append(source)
+        c["source"].append(clean_text(source))
         c["snapshot_at"].append(snapshot_at)
         c["session_start"].append(np.nan if start is None else float(start))
         for key, value in zip(schemas.COUNTERS, counters, strict=True):
             c[key].append(value)
         c["total_processing_time"].append(float(tpt))
         c["time_from"].append(time_from)
-        c["origin"].append(str(path) if line is None else f"{path}:{line}")
+        origin = clean_path(path)
+        c["origin"].append(origin if line is None else f"{origin}:{line}")
         return True
 
     def drop(self, mask: np.ndarray) -> None:
@@ -285,11 +356,88 @@ class RecordBuilder:
             (int(new_index[i]), e, c) for i, e, c in self.err_rows if new_index[i] >= 0
         ]
 
+    def add_columns(
+        self,
+        cols: dict[str, Any],
+        errors: list[tuple[np.ndarray, str, np.ndarray]],
+        path: Path | str,
+    ) -> None:
+        """Append a whole validated history at once (the Arrow fast path's columns).
+
+        Row *i* is the file's line *i + 1*; *errors* holds ``(rows, type, counts)``.
+        """
+        self._flush()  # keep reading order: rows added one by one so far come first
+        n = len(cols["snapshot_at"])
+        # "path:line" for every row, built by Arrow's string kernels (no Python strings)
+        numbers = pc.cast(pa.array(np.arange(1, n + 1, dtype="int64")), pa.string())
+        origin = pd.Series(
+            pd.arrays.ArrowStringArray(
+                pc.binary_join_element_wise(f"{clean_path(path)}:", numbers, "")
+            ) if n else [], dtype="str",
+        )
+        source = cols["source"]
+        if isinstance(source, str):  # one name for the whole file
+            source = pd.Categorical.from_codes(np.zeros(n, dtype="int8"), [clean_text(source)])
+        frame = pd.DataFrame(
+            {
+                "source": source,
+                "snapshot_at": cols["snapshot_at"],
+                "session_start": epoch_to_utc(cols["session_start"]),
+                **{k: np.asarray(cols[k], dtype="int64") for k in schemas.COUNTERS},
+                "total_processing_time": np.asarray(cols["total_processing_time"],
+                                                    dtype="float64"),
+                "time_from": pd.Categorical.from_codes(np.zeros(n, dtype="int8"), ["field"]),
+                "origin": origin.array,
+            }
+        )
+        err = None
+        errors = [e for e in errors if len(e[0])]
+        if errors:
+            rows = np.concatenate([e[0] for e in errors])
+            codes = np.repeat(np.arange(len(errors)), [len(e[0]) for e in errors])
+            counts = np.concatenate([e[2] for e in errors]).astype("int64")
+            order = np.argsort(rows, kind="stable")  # by line, as the per-line reader
+            rows, codes, counts = rows[order], codes[order], counts[order]
+            err = frame[["source", "snapshot_at", "origin"]].take(rows).reset_index(drop=True)
+            names = pd.Index([clean_text(e[1]) for e in errors])
+            if names.is_unique:
+                etype: Any = pd.Categorical.from_codes(codes, names)
+            else:  # two names that clean_text made equal
+                etype = names.to_numpy()[codes]
+            err.insert(2, "error_type", etype)
+            err.insert(3, "count", counts)
+        self.chunks.append((frame, err))
+
+    def _flush(self) -> None:
+        """Move the rows added one by one into ``chunks`` (reading order is kept)."""
+        snaps, errs = self._slow_frames()
+        if snaps is not None:
+            self.chunks.append((snaps, errs))
+            self.cols = {k: [] for k in self.cols}
+            self.err_rows = []
+
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(snapshots, errors) frames, conformed to their schemas and sorted."""
+        self._flush()
+        snap_parts = [c[0] for c in self.chunks]
+        err_parts = [c[1] for c in self.chunks if c[1] is not None]
+        if not snap_parts:
+            return schemas.empty(schemas.SNAPSHOTS), schemas.empty(schemas.ERRORS)
+        frame = snap_parts[0] if len(snap_parts) == 1 else pd.concat(
+            snap_parts, ignore_index=True)
+        if err_parts:
+            errors = err_parts[0] if len(err_parts) == 1 else pd.concat(
+                err_parts, ignore_index=True)
+            errors = schemas.conform(errors, schemas.ERRORS)
+        else:
+            errors = schemas.empty(schemas.ERRORS)
+        return schemas.conform(frame, schemas.SNAPSHOTS), errors
+
+    def _slow_frames(self) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+        """The records added one by one, as unconformed frames (None when there are none)."""
         c = self.cols
         if not len(self):
-            return schemas.empty(schemas.SNAPSHOTS), schemas.empty(schemas.ERRORS)
+            return None, None
         snap_at = to_utc(c["snapshot_at"])
         frame = pd.DataFrame(
             {
@@ -315,11 +463,8 @@ class RecordBuilder:
                 }
             )
         else:
-            errors = schemas.empty(schemas.ERRORS)
-        return (
-            schemas.conform(frame, schemas.SNAPSHOTS),
-            schemas.conform(errors, schemas.ERRORS),
-        )
+            errors = None
+        return frame, errors
 
 
 def epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:

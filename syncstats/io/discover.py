@@ -60,6 +60,9 @@ def discover(root: str | os.PathLike[str]) -> dict[str, dict[str, list[Path]]]:
         if entry.is_dir():
             files = sorted((f for f in entry.rglob("*") if f.is_file()), key=str)
             kinds = bucket(entry.name)
+        elif not entry.is_file():  # a FIFO, socket or device: never opened (a FIFO would hang)
+            bucket(root_name)["other"].append(entry)
+            continue
         else:
             files = [entry]
             kinds = bucket(root_name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
+import stat
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,7 @@ from tqdm import tqdm
 from .. import schemas
 from ..exceptions import DLQError, UnsafePickleError
 from ..recording.safepickle import safe_loads
-from ._common import Issues, expand_paths, loads, read_bytes
+from ._common import Issues, clean_path, clean_text, expand_paths, loads, read_bytes
 from .syncdata import SyncData
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
@@ -33,18 +35,60 @@ DLQ_COLUMNS = (
     "failed_at",
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_T = TypeVar("_T")
 _EPOCH_JOB_FIELDS = ("enqueued_at", "next_retry_at")
 #: Names read as JSON (array or JSON Lines) exports; other non-SQLite files are refused.
 _JSON_EXPORTS = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+_JSON_LINES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 
 
 def is_sqlite(path: Path) -> bool:
-    """True when *path* starts with the SQLite 3 header."""
+    """True when *path* is a regular file starting with the SQLite 3 header.
+
+    Opened non-blocking and checked to be a regular file first: a FIFO planted in a data
+    directory must not hang the reader.
+    """
     try:
-        with open(path, "rb") as fh:
-            return fh.read(16) == _SQLITE_MAGIC
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, 16) == _SQLITE_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _quiescent_wal(path: Path) -> bool:
+    """True for a WAL-mode database without a ``-wal`` file: no connection has it open
+    and all of its content is in the main file. ``mode=ro`` would create ``-wal`` and
+    ``-shm`` files next to it (owned by whoever runs syncstats) and leave them behind."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    if len(header) < 20 or header[18:20] != b"\x02\x02":  # read/write versions 2 = WAL
+        return False
+    return not os.path.exists(f"{path}-wal")
+
+
+#: Largest string, BLOB or row SQLite hands over (``SQLITE_LIMIT_LENGTH``): a backstop
+#: against crafted databases whose schema makes a few bytes read back as gigabytes.
+MAX_VALUE_BYTES = 1 << 26
+
+
+def _connect(path: Path, params: str, timeout: float) -> sqlite3.Connection:
+    quoted = urllib.parse.quote(str(path.resolve()))
+    conn = sqlite3.connect(f"file:{quoted}?{params}", uri=True, timeout=timeout)
+    try:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def connect_readonly(path: Path, *, timeout: float = 10.0) -> tuple[sqlite3.Connection, bool]:
@@ -54,36 +98,77 @@ def connect_readonly(path: Path, *, timeout: float = 10.0) -> tuple[sqlite3.Conn
     directory holding a WAL database without its ``-shm`` file). Returns the connection
     and whether the fallback was taken.
     """
-    quoted = urllib.parse.quote(str(path.resolve()))
     try:
-        conn = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, timeout=timeout)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        return conn, False
+        return _connect(path, "mode=ro", timeout), False
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise
-        conn = sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, timeout=timeout)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        return conn, True
+        return _connect(path, "immutable=1", timeout), True
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _query_readonly(
+    path: Path, query: Callable[[sqlite3.Connection], _T], *, timeout: float = 10.0
+) -> tuple[_T, bool]:
+    """Run *query* on a read-only connection to *path*: ``(result, immutable fallback)``.
+
+    A quiescent WAL database (see :func:`_quiescent_wal`) is read with ``immutable=1``,
+    which creates nothing next to it; the result is kept only if the file did not change
+    meanwhile (a writer that opened it would checkpoint into it), else the read is
+    repeated and, at last, done through :func:`connect_readonly`.
+    """
+    for _attempt in range(3):
+        if not _quiescent_wal(path):
+            break
+        before = _stamp(path)
+        error: sqlite3.Error | None = None
+        try:
+            conn = _connect(path, "immutable=1", timeout)
+            try:
+                result = query(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            error = exc
+        if _stamp(path) == before and _quiescent_wal(path):
+            if error is not None:
+                raise error
+            return result, False
+    conn, fallback = connect_readonly(path, timeout=timeout)
+    try:
+        return query(conn), fallback
+    finally:
+        conn.close()
 
 
 def has_dead_letters(path: Path) -> bool:
-    """True when *path* is an SQLite database with a ``dead_letters`` table."""
+    """True when *path* is an SQLite database with a ``dead_letters`` table.
+
+    Also True when a writer keeps it locked past the timeout (it cannot be told, and a
+    DLQ must not be skipped silently: reading it then reports it if it stays locked).
+    """
     if not is_sqlite(path):
         return False
-    try:
-        conn, _ = connect_readonly(path, timeout=2.0)
-    except sqlite3.Error:
-        return False
-    try:
+
+    def query(conn: sqlite3.Connection) -> bool:
         row = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dead_letters'"
         ).fetchone()
         return row is not None
+
+    try:
+        return _query_readonly(path, query, timeout=2.0)[0]
+    except sqlite3.OperationalError as exc:
+        return "locked" in str(exc) or "busy" in str(exc)
     except sqlite3.Error:
         return False
-    finally:
-        conn.close()
 
 
 def read_dlq(
@@ -184,28 +269,31 @@ def _not_a_dlq(f: Path, src: str, issues: Issues) -> None:
 def _read_sqlite(
     f: Path, src: str, decode_jobs: bool, issues: Issues
 ) -> dict[str, Any] | None:
-    try:
-        conn, immutable = connect_readonly(f)
-    except sqlite3.Error as exc:
-        issues.add(src, f, None, "unreadable", f"cannot be opened read-only: {exc}")
-        return None
-    try:
-        if immutable:
-            issues.add(src, f, None, "immutable_fallback",
-                       "mode=ro could not open it; read as immutable (read-only copy?)")
+    wanted = list(DLQ_COLUMNS) + (["job_data"] if decode_jobs else [])
+    notes: list[tuple[str, str]] = []  # issues of the read that is kept
+
+    def query(conn: sqlite3.Connection) -> tuple[list[str], list[str], list[Any]] | None:
+        notes.clear()
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "dead_letters" not in tables:
-            issues.add(src, f, None, "no_table", "SQLite database without a dead_letters table")
+            notes.append(("no_table", "SQLite database without a dead_letters table"))
             return None
-        present = [r[1] for r in conn.execute("PRAGMA table_info(dead_letters)")]
-        wanted = list(DLQ_COLUMNS) + (["job_data"] if decode_jobs else [])
+        info = conn.execute("PRAGMA table_xinfo(dead_letters)").fetchall()
+        # hidden == 2: a VIRTUAL generated column, computed on every read from an
+        # expression in the file's schema (which can turn bytes into gigabytes): not read.
+        computed = [r[1] for r in info if r[6] == 2 and r[1] in wanted]
+        present = [r[1] for r in info if r[6] in (0, 3)]
         missing = [c for c in wanted if c not in present]
         if "id" in missing:
-            issues.add(src, f, None, "schema", "dead_letters has no id column; not loaded")
+            notes.append(("schema", "dead_letters has no id column; not loaded"))
             return None
-        if missing:
-            issues.add(src, f, None, "schema",
-                       f"dead_letters lacks column(s) {missing}; loaded as missing values")
+        if computed:
+            notes.append(("schema", f"dead_letters column(s) {computed} are computed by the "
+                                    "database's schema, not stored; not read"))
+        absent = [c for c in missing if c not in computed]
+        if absent:
+            notes.append(("schema",
+                          f"dead_letters lacks column(s) {absent}; loaded as missing values"))
         cols = [c for c in wanted if c in present]
         sql = f"SELECT {', '.join(cols)} FROM dead_letters ORDER BY id"
         try:
@@ -215,13 +303,23 @@ def _read_sqlite(
                 raise
             conn.text_factory = lambda b: b.decode("utf-8", "replace")
             rows = conn.execute(sql).fetchall()
-            issues.add(src, f, None, "bad_value",
-                       "some text is not valid UTF-8; undecodable bytes shown as U+FFFD")
+            notes.append(("bad_value",
+                          "some text is not valid UTF-8; undecodable bytes shown as U+FFFD"))
+        return cols, missing, rows
+
+    try:
+        result, immutable = _query_readonly(f, query)
     except sqlite3.Error as exc:
-        issues.add(src, f, None, "unreadable", f"cannot be read: {exc}")
+        issues.add(src, f, None, "unreadable", f"cannot be read (opened read-only): {exc}")
         return None
-    finally:
-        conn.close()
+    if immutable:
+        issues.add(src, f, None, "immutable_fallback",
+                   "mode=ro could not open it; read as immutable (read-only copy?)")
+    for kind, detail in notes:
+        issues.add(src, f, None, kind, detail)
+    if result is None:
+        return None
+    cols, missing, rows = result
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
     raw: dict[str, Any] = {c: list(v) for c, v in zip(cols, columns, strict=True)}
     for c in missing:
@@ -235,7 +333,8 @@ def _read_csv(f: Path, src: str, issues: Issues) -> dict[str, Any] | None:
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         issues.add(src, f, None, "unreadable", f"not a readable CSV export: {exc}")
         return None
-    return _records_to_raw(frame, f, src, issues, line_offset=2)
+    columns = {str(c): frame[c].tolist() for c in frame.columns}
+    return _records_to_raw(columns, len(frame), f, src, issues, line_offset=2)
 
 
 def _read_json_export(f: Path, src: str, issues: Issues) -> dict[str, Any] | None:
@@ -247,78 +346,129 @@ def _read_json_export(f: Path, src: str, issues: Issues) -> dict[str, Any] | Non
     if not text.strip():
         issues.add(src, f, None, "empty", "export is empty; no entries")
         return None
-    try:
-        data = loads(text)
-        records = data if isinstance(data, list) else None
-    except ValueError:
-        records = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(loads(line))
-            except ValueError as exc:
-                issues.add(src, f, lineno, "torn_line", f"not valid JSON: {exc}")
+    records: list[Any] | None
+    if f.name.lower().endswith(_JSON_LINES):  # one entry a line, even a single one
+        records = _json_lines(text, f, src, issues)
+    else:
+        try:
+            data = loads(text)
+            records = data if isinstance(data, list) else None
+        except (ValueError, RecursionError):
+            records = _json_lines(text, f, src, issues)
     if records is None:
         issues.add(src, f, None, "not_object", "expected a JSON array of DLQ entries")
         return None
     good = [r for r in records if isinstance(r, dict)]
     if len(good) != len(records):
         issues.add(src, f, None, "bad_row", f"{len(records) - len(good)} entries are not objects")
-    return _records_to_raw(pd.DataFrame(good), f, src, issues, line_offset=1)
+    # columns straight from the records: a DataFrame would choke on text pyarrow refuses
+    keys = {k for r in good for k in r}
+    columns = {c: [r.get(c) for r in good] for c in DLQ_COLUMNS if c in keys}
+    return _records_to_raw(columns, len(good), f, src, issues, line_offset=1)
+
+
+def _json_lines(text: bytes, f: Path, src: str, issues: Issues) -> list[Any]:
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(loads(line))
+        except (ValueError, RecursionError) as exc:
+            issues.add(src, f, lineno, "torn_line", f"not valid JSON: {exc}")
+    return records
 
 
 def _records_to_raw(
-    frame: pd.DataFrame, f: Path, src: str, issues: Issues, *, line_offset: int
+    columns: dict[str, list[Any]], n: int, f: Path, src: str, issues: Issues, *,
+    line_offset: int
 ) -> dict[str, Any] | None:
-    missing = [c for c in DLQ_COLUMNS if c not in frame.columns]
-    if "id" in missing and len(frame):
+    if not n and not columns:
+        return {c: [] for c in DLQ_COLUMNS}  # an export without entries: nothing is missing
+    missing = [c for c in DLQ_COLUMNS if c not in columns]
+    if "id" in missing and n:
         issues.add(src, f, None, "schema", "export has no id column; ids are the row numbers")
-        frame = frame.assign(id=np.arange(line_offset, line_offset + len(frame)))
+        columns = {**columns, "id": list(range(line_offset, line_offset + n))}
         missing.remove("id")
     if missing:
         issues.add(src, f, None, "schema",
                    f"export lacks column(s) {missing}; loaded as missing values")
-    return {
-        c: (frame[c].tolist() if c in frame.columns else [None] * len(frame))
-        for c in DLQ_COLUMNS
-    }
+    return {c: (columns[c] if c in columns else [None] * n) for c in DLQ_COLUMNS}
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _as_int64(value: Any) -> int | None:
+    """*value* as an integer within int64, or None when it is not one: never made up
+    from 4.5, 1e400, an integer beyond 64 bits, ``True``, a BLOB or other text."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None
+        value = int(value)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def _int_column(
     values: list[Any], name: str, src: str, f: Path, ids: np.ndarray, issues: Issues
 ) -> pd.array:
     try:
-        return pd.array(values, dtype="Int64")
+        with np.errstate(invalid="ignore"):  # 1e300 warns, then raises: handled below
+            return pd.array(values, dtype="Int64")
     except (TypeError, ValueError, OverflowError):
         pass
-    obj = pd.Series(values, dtype="object")
-    num = pd.to_numeric(obj, errors="coerce")
-    whole = num.where(np.isfinite(num) & (num == np.floor(num)) & (num.abs() < 2**63))
-    bad = obj.notna() & whole.isna()
-    for i in np.flatnonzero(bad.to_numpy()):
-        issues.add(src, f, int(ids[i]), "bad_value",
-                   f"{name}={values[i]!r:.60} is not an integer; loaded as missing")
-    return pd.array(whole.astype("Float64").round(), dtype="Int64")
+    out: list[int | None] = []
+    for i, value in enumerate(values):
+        number = None if _is_missing(value) else _as_int64(value)
+        if number is None and not _is_missing(value):
+            issues.add(src, f, int(ids[i]), "bad_value",
+                       f"{name}={value!r:.60} is not an integer; loaded as missing")
+        out.append(number)
+    return pd.array(out, dtype="Int64")
 
 
 def _normalise(
     raw: dict[str, Any], src: str, f: Path, decode_jobs: bool, issues: Issues
 ) -> pd.DataFrame:
-    n = len(raw["id"])
-    id_series = pd.to_numeric(pd.Series(raw["id"], dtype="object"), errors="coerce")
-    bad_id = id_series.isna().to_numpy()
+    src, origin = clean_text(src), clean_path(f)
+    # Whole numbers within int64 only: 4.5, 1e400 or True are not ids (casting them would
+    # silently make up an id).
+    as_ids = [_as_int64(v) for v in raw["id"]]
+    bad_id = np.array([v is None for v in as_ids], dtype=bool)
     if bad_id.any():
         for i in np.flatnonzero(bad_id):
             issues.add(src, f, None, "bad_row", f"row {i + 1}: id {raw['id'][i]!r:.40} is not "
                        "an integer; row not loaded")
         raw = {k: [v for v, b in zip(vals, bad_id, strict=True) if not b]
                for k, vals in raw.items()}
-        id_series = id_series[~bad_id]
-        n = len(id_series)
-    ids = id_series.to_numpy(dtype="int64")
+        as_ids = [v for v in as_ids if v is not None]
+    n = len(as_ids)
+    ids = np.array(as_ids, dtype="int64")
     failed_text = pd.Series(raw["failed_at"], dtype="object")
-    failed = pd.to_datetime(failed_text.astype("str"), format="ISO8601", utc=True,
+    # as text; a BLOB (SQLite stores any type anywhere) need not be UTF-8
+    as_text = failed_text.map(
+        lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+    )
+    failed = pd.to_datetime(as_text.astype("str"), format="ISO8601", utc=True,
                             errors="coerce").where(failed_text.notna())
     bad_time = failed_text.notna() & failed.isna()
     for i in np.flatnonzero(bad_time.to_numpy()):
@@ -335,17 +485,20 @@ def _normalise(
             "stack_trace": pd.Series(raw["stack_trace"], dtype="object"),
             "retry_count": _int_column(raw["retry_count"], "retry_count", src, f, ids, issues),
             "failed_at": failed.dt.tz_convert("UTC").dt.as_unit(schemas.TIME_UNIT),
-            "origin": [str(f)] * n,
+            "origin": [origin] * n,
         }
     )
     for col in ("error_type", "error_message", "stack_trace"):
         s = frame[col]
         is_bytes = s.map(type).eq(bytes) if n else s.astype(bool)
         if is_bytes.any():
-            frame[col] = s.where(~is_bytes, s[is_bytes].map(
-                lambda b: b.decode("utf-8", "replace")))
+            s = s.where(~is_bytes, s[is_bytes].map(lambda b: b.decode("utf-8", "replace")))
             issues.add(src, f, None, "bad_value",
                        f"{int(is_bytes.sum())} {col} value(s) stored as BLOB; decoded as UTF-8")
+        is_str = s.map(type).eq(str) if n else s.astype(bool)
+        if is_str.any():  # lone surrogates (JSON "\ud800" escapes) as visible escapes
+            s = s.where(~is_str, s[is_str].map(clean_text))
+        frame[col] = s
     if decode_jobs:
         frame = _decode_jobs(frame, raw.get("job_data", [None] * n), src, f, ids, issues)
     return frame

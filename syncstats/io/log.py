@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +24,10 @@ __all__ = ["read_log", "LOG_PATTERNS", "parse_log_line", "go_unquote"]
 
 #: File names a directory search picks up as logs (rotations and gzip included).
 LOG_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz")
+#: Longest line parsed. A ``Stats:`` line is a few hundred bytes (each error type adds
+#: about 30); a longer line holding ``Stats: {`` is a ``torn_line`` issue. Lines are read
+#: at most this much at a time, so memory stays bounded whatever a line's length.
+MAX_LINE_BYTES = 1 << 20
 
 _MARK = b"Stats: {"
 # logrus text (file) form: time="..." level=info msg="...escaped..."
@@ -39,6 +44,8 @@ _ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 # A log time must hold a date and a time of day; logrus' "INFO[0042]" (seconds since the
 # host started) does not, and must not be read as the year 42.
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_EARLIEST = pd.Timestamp(0, unit="s", tz="UTC")
+_LATEST = pd.Timestamp(10**11, unit="s", tz="UTC")
 
 #: Payload keys of the ``Stats:`` line and the snapshot fields they hold.
 PAYLOAD_KEYS = {
@@ -69,7 +76,8 @@ def go_unquote(text: str) -> str:
     def repl(m: re.Match[str]) -> str:
         esc = m.group(1)
         if esc[0] in "xuU":
-            return chr(int(esc[1:], 16))
+            code = int(esc[1:], 16)
+            return chr(code) if code <= 0x10FFFF else m.group(0)  # not a code point: as is
         return _SIMPLE.get(esc, esc)
 
     return _ESC.sub(repl, text)
@@ -109,10 +117,24 @@ def _open(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-def _stats_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    for lineno, raw in enumerate(fh, 1):
-        if _MARK in raw:
-            yield lineno, raw
+def _stats_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:
+    """``(line number, line, length)`` of the lines holding ``Stats: {``; the line is
+    None when it is longer than :data:`MAX_LINE_BYTES` (read past in bounded chunks)."""
+    keep = len(_MARK) - 1
+    lineno = 0
+    while raw := fh.readline(MAX_LINE_BYTES + 1):
+        lineno += 1
+        if len(raw) <= MAX_LINE_BYTES or raw.endswith(b"\n"):
+            if _MARK in raw:
+                yield lineno, raw, len(raw)
+            continue
+        marked, size, tail = _MARK in raw, len(raw), raw[-keep:]
+        while not raw.endswith(b"\n") and (raw := fh.readline(MAX_LINE_BYTES)):
+            size += len(raw)
+            marked = marked or _MARK in raw or _MARK in tail + raw[:keep]
+            tail = raw[-keep:]
+        if marked:
+            yield lineno, None, size
 
 
 def check_tz(tz: str) -> str:
@@ -207,7 +229,12 @@ def _read_one(
         return
     try:
         with fh:
-            for lineno, raw in _stats_lines(fh):
+            for lineno, raw, size in _stats_lines(fh):
+                if raw is None:
+                    issues.add(src, f, lineno, "torn_line",
+                               f"a Stats: line of {size:,} bytes, over the {MAX_LINE_BYTES:,} "
+                               "byte limit of a line (lines merged by a torn write?); not read")
+                    continue
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError as exc:
@@ -241,7 +268,7 @@ def _read_one(
                     if timeless:  # raw stderr, or a file-form line without time="..."
                         raw_count += 1
                         raw_first = raw_first or lineno
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         issues.add(src, f, None, "unreadable", f"read failed part-way: {exc}")
     if raw_count:
         issues.add(
@@ -266,13 +293,30 @@ def _add_payload(
     processed = payload.get("processed")
     avg_ok = isinstance(avg, int | float) and not isinstance(avg, bool)
     if avg_ok and isinstance(processed, int | float) and not isinstance(processed, bool):
-        obj["total_processing_time"] = float(avg) * float(processed) / 1000.0
+        try:
+            obj["total_processing_time"] = float(avg) * float(processed) / 1000.0
+        except OverflowError:  # integers beyond the float range: a bad value is reported
+            obj["total_processing_time"] = float("nan")
+            if isinstance(avg, int) and abs(avg) > 1e300:
+                builder.issues.add(src, f, lineno, "bad_value",
+                                   f"avg_time_ms is {avg!r:.40}; total_processing_time is NaN")
     else:
         obj["total_processing_time"] = float("nan")
         if not avg_ok:  # a bad 'processed' is reported (and judged) by builder.add
             builder.issues.add(src, f, lineno, "bad_value",
                                f"avg_time_ms is {avg!r:.40}; total_processing_time is NaN")
     return builder.add(obj, source=src, path=f, line=lineno, snapshot_at=pd.NaT, time_from="log")
+
+
+def _parse_naive(text: pd.Series) -> pd.Series:
+    """Zone-less ISO-8601 times; a value pandas reads with an offset is NaT."""
+    try:
+        return pd.to_datetime(text, format="ISO8601", errors="coerce")
+    except ValueError:  # "22:53-0:19": an offset _ZONED does not take, mixed with naive times
+        one = [pd.to_datetime(pd.Series([t]), format="ISO8601", errors="coerce").iloc[0]
+               for t in text]
+        return pd.Series([pd.NaT if t is pd.NaT or t.tzinfo is not None else t for t in one],
+                         index=text.index, dtype="datetime64[us]")
 
 
 def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Issues) -> None:
@@ -286,16 +330,21 @@ def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Is
     as_str = text.astype("str").str.strip()
     usable = has & as_str.str.match(_DATE_TIME.pattern).fillna(False).astype(bool)
     zoned = usable & as_str.str.contains(_ZONED.pattern, regex=True).fillna(False).astype(bool)
+    unit = schemas.TIME_UNIT
     if zoned.any():
-        out[zoned] = pd.to_datetime(text[zoned], utc=True, format="ISO8601", errors="coerce")
+        parsed = pd.to_datetime(text[zoned], utc=True, format="ISO8601", errors="coerce")
+        out[zoned] = parsed.dt.floor(unit).dt.as_unit(unit)  # nanoseconds: to the column's unit
     naive = usable & ~zoned
     if naive.any():
-        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        local = _parse_naive(text[naive])
         try:
             aware = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
         except (TypeError, ValueError):
             aware = pd.Series(pd.NaT, index=local.index, dtype=schemas.UTC_DTYPE)
-        out[naive] = aware.dt.tz_convert("UTC")
+        out[naive] = aware.dt.tz_convert("UTC").dt.floor(unit).dt.as_unit(unit)
+    # As for snapshot_at values: times before 1970 or from epoch 1e11 on are not log times
+    # (and years 1-9 local would not survive a zone conversion).
+    out = out.where((out >= _EARLIEST) & (out < _LATEST))
     bad = has & out.isna()
     drop = np.zeros(n, dtype=bool)
     if bad.any():
@@ -304,8 +353,8 @@ def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Is
             path, _, line = origins[i].rpartition(":")
             issues.add(
                 builder.cols["source"][i], path, int(line), "bad_time",
-                f"log time {times[i]!r} is not a valid (or is an ambiguous) time in {tz}; "
-                "line not loaded",
+                f"log time {times[i]!r:.60} is not a valid (or is an ambiguous) time in {tz}, "
+                "or is outside 1970..5138; line not loaded",
             )
             drop[i] = True
     builder.cols["snapshot_at"] = list(out)

@@ -22,9 +22,14 @@ from ._common import (
     read_bytes,
     time_from_name,
 )
+from ._fast import read_history_fast
 from .syncdata import SyncData
 
 __all__ = ["read_snapshots", "SNAPSHOT_PATTERNS", "is_history"]
+
+#: Parse clean JSON Lines histories with Arrow (:mod:`syncstats.io._fast`); the per-line
+#: reader below is the reference and handles every file the fast path declines.
+FAST_PATH = True
 
 #: File names a directory search picks up as snapshots or histories.
 SNAPSHOT_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz", "*.ndjson", "*.ndjson.gz")
@@ -192,6 +197,11 @@ def _read_history(
     except (OSError, EOFError) as exc:
         issues.add(source or fallback, f, None, "unreadable", f"cannot be read: {exc}")
         return
+    if FAST_PATH:
+        fast = read_history_fast(data, f, source=source, fallback=fallback)
+        if fast is not None:
+            builder.add_columns(*fast, path=f)
+            return
     for lineno, raw in iter_lines(data):
         try:
             obj = loads(raw)
@@ -225,6 +235,9 @@ def drop_duplicate_snapshots(
     Snapshots at the same time with *different* values are all kept (the audit flags them).
     """
     if len(snapshots) < 2:
+        return snapshots, errors
+    # cheap pre-check on three columns; the full key only when something may repeat
+    if not snapshots.duplicated(subset=["source", "snapshot_at", "jobs_processed"]).any():
         return snapshots, errors
     key = ["source", "snapshot_at", "session_start", *schemas.COUNTERS, "total_processing_time"]
     dup = snapshots.duplicated(subset=key, keep="first")
