@@ -104,6 +104,11 @@ def read_history_fast(
     """
     if not data or not _plain(data):
         return None
+    try:  # a directory name that is not UTF-8: Arrow cannot take it (the reference can)
+        (source or "").encode("utf-8")
+        fallback.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
     table = None
     # snapshot_at is an ISO string (else Arrow infers timestamp[s] and loses offsets) or
     # epoch seconds: try both declarations; any other failure means "not clean".

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ def _read_stats(path: Path, retries: int, delay: float) -> dict[str, Any]:
         if attempt:
             time.sleep(delay)
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block cron forever
+                raise StatsFileError(path, "not a regular file; nothing captured")
             raw = path.read_bytes()
         except FileNotFoundError:
             last = "no such file"

@@ -35,6 +35,7 @@ DLQ_COLUMNS = (
     "failed_at",
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_TEXT_COLUMNS = ("error_type", "error_message", "stack_trace")
 _T = TypeVar("_T")
 _EPOCH_JOB_FIELDS = ("enqueued_at", "next_retry_at")
 #: Names read as JSON (array or JSON Lines) exports; other non-SQLite files are refused.
@@ -296,16 +297,29 @@ def _read_sqlite(
                           f"dead_letters lacks column(s) {absent}; loaded as missing values"))
         cols = [c for c in wanted if c in present]
         sql = f"SELECT {', '.join(cols)} FROM dead_letters ORDER BY id"
+        text_cols = [c for c in _TEXT_COLUMNS if c in cols]
+        # one read transaction: the BLOB census and the rows see the same snapshot
+        conn.execute("BEGIN")
         try:
-            rows = conn.execute(sql).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "decode" not in str(exc).lower():
-                raise
-            conn.text_factory = lambda b: b.decode("utf-8", "replace")
-            rows = conn.execute(sql).fetchall()
-            notes.append(("bad_value",
-                          "some text is not valid UTF-8; undecodable bytes shown as U+FFFD"))
-        return cols, missing, rows
+            blobs: set[str] = set()
+            if text_cols:
+                census = conn.execute(
+                    "SELECT " + ", ".join(f"SUM(typeof({c}) = 'blob')" for c in text_cols)
+                    + " FROM dead_letters"
+                ).fetchone()
+                blobs = {c for c, k in zip(text_cols, census, strict=True) if k}
+            try:
+                rows = conn.execute(sql).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc).lower():
+                    raise
+                conn.text_factory = lambda b: b.decode("utf-8", "replace")
+                rows = conn.execute(sql).fetchall()
+                notes.append(("bad_value",
+                              "some text is not valid UTF-8; undecodable bytes shown as U+FFFD"))
+        finally:
+            conn.rollback()
+        return cols, missing, rows, blobs
 
     try:
         result, immutable = _query_readonly(f, query)
@@ -319,11 +333,12 @@ def _read_sqlite(
         issues.add(src, f, None, kind, detail)
     if result is None:
         return None
-    cols, missing, rows = result
+    cols, missing, rows, blobs = result
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
     raw: dict[str, Any] = {c: list(v) for c, v in zip(cols, columns, strict=True)}
     for c in missing:
         raw[c] = [None] * len(rows)
+    raw["_blob_columns"] = blobs
     return raw
 
 
@@ -488,8 +503,15 @@ def _normalise(
             "origin": [origin] * n,
         }
     )
-    for col in ("error_type", "error_message", "stack_trace"):
+    blob_columns = raw.get("_blob_columns")  # None: an export, values may be anything
+    for col in _TEXT_COLUMNS:
         s = frame[col]
+        if blob_columns is not None and col not in blob_columns:
+            try:  # the common case, vectorised: text only (no BLOB, no lone surrogate)
+                frame[col] = s.astype("str")
+                continue
+            except UnicodeEncodeError:
+                pass
         is_bytes = s.map(type).eq(bytes) if n else s.astype(bool)
         if is_bytes.any():
             s = s.where(~is_bytes, s[is_bytes].map(lambda b: b.decode("utf-8", "replace")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import zlib
@@ -39,6 +40,8 @@ _CONSOLE = re.compile(r"^([A-Z]{4})\[([^\]]*)\]\s?(.*)$", re.S)
 _RAW = re.compile(r"^\x01([tdiwe])\x02(.*)$", re.S)
 _STATS = re.compile(r"(?:^|\]\s)Stats: (\{.*)$", re.S)
 _ESC = re.compile(r'\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[abfnrtv\\"\'])')
+#: Escapes Go writes that JSON does not have (\a \v \xNN \UXXXXXXXX \').
+_GO_ONLY = re.compile(r"\\[avxU']")
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 # A log time must hold a date and a time of day; logrus' "INFO[0042]" (seconds since the
@@ -72,6 +75,12 @@ def go_unquote(text: str) -> str:
     """
     if "\\" not in text:
         return text
+    if not _GO_ONLY.search(text):
+        # Go's %q escapes here are all JSON escapes too: let the C parser undo them
+        try:
+            return json.loads(f'"{text}"')
+        except ValueError:
+            pass
 
     def repl(m: re.Match[str]) -> str:
         esc = m.group(1)
