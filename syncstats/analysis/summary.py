@@ -272,14 +272,15 @@ def _num(x: Any) -> Any:
     return float(x)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")  # "$": no TeX from data
 
 
 def escape_markdown(text: object) -> str:
     r"""Text from the data made safe to embed in Markdown (and the HTML made from it).
 
-    HTML specials become entities and Markdown punctuation is backslash-escaped, so an
-    error message such as ``<script>`` or ``*bold*`` shows literally.
+    HTML specials become entities and Markdown punctuation (``$`` included, which
+    nbconvert would render as TeX) is backslash-escaped, so an error message such as
+    ``<script>``, ``*bold*`` or ``$x$`` shows literally.
 
     Examples
     --------
