@@ -474,6 +474,7 @@ def _normalise(
             issues.add(src, f, None, "bad_row", f"row {i + 1}: id {raw['id'][i]!r:.40} is not "
                        "an integer; row not loaded")
         raw = {k: [v for v, b in zip(vals, bad_id, strict=True) if not b]
+               if isinstance(vals, list) else vals  # not the "_blob_columns" set
                for k, vals in raw.items()}
         as_ids = [v for v in as_ids if v is not None]
     n = len(as_ids)

@@ -346,9 +346,15 @@ def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Is
     naive = usable & ~zoned
     if naive.any():
         local = _parse_naive(text[naive])
+        # out of 1970..5138 (a day's margin for the zone) before localizing: one year-9999
+        # line would otherwise fail the zone conversion of every line of the batch
+        day = pd.Timedelta(days=1)
+        plausible = (local >= _EARLIEST.tz_localize(None) + day) & (
+            local < _LATEST.tz_localize(None) - day)
+        local = local.where(plausible)
         try:
             aware = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, NotImplementedError):
             aware = pd.Series(pd.NaT, index=local.index, dtype=schemas.UTC_DTYPE)
         out[naive] = aware.dt.tz_convert("UTC").dt.floor(unit).dt.as_unit(unit)
     # As for snapshot_at values: times before 1970 or from epoch 1e11 on are not log times
