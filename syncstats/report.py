@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._fsutil import atomic_write
 from .exceptions import NoDataError, ParameterError, SyncstatsError
 
 __all__ = ["render_report", "ReportError", "REPORT_NOTEBOOK", "export_notebook"]
@@ -29,32 +30,6 @@ _REMOTE = re.compile(r"<script[^>]+src=\"(?:https?:)?//|<link[^>]+href=\"(?:http
 
 class ReportError(SyncstatsError):
     """The report notebook failed to execute or export."""
-
-
-def _file_mode(path: Path) -> int:
-    """The mode a replacement of *path* should have: the existing file's, else 0666 & ~umask
-    (``mkstemp`` would leave 0600)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _file_mode(path))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def export_notebook(nb: Any, fmt: str) -> tuple[bytes, dict[str, bytes]]:
@@ -184,8 +159,8 @@ def render_report(
             cell.metadata.pop("execution", None)
         body, extra = export_notebook(nb, fmt)
     for name, blob in extra.items():
-        _atomic_write(target.parent / name, blob)
-    _atomic_write(target, body)
+        atomic_write(target.parent / name, blob)
+    atomic_write(target, body)
     return target
 
 
@@ -207,7 +182,7 @@ def execute_in_place(notebook: str | os.PathLike[str], *, kernel_name: str = "py
     )
     client.execute()
     nb.metadata.pop("widgets", None)
-    _atomic_write(path, (nbformat.writes(nb) + "\n").encode())
+    atomic_write(path, (nbformat.writes(nb) + "\n").encode())
 
 
 if __name__ == "__main__":  # python -m syncstats.report NOTEBOOK...

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import SchemaError
+from .recording.stats import COUNTER_FIELDS
 
 __all__ = [
     "Schema",
@@ -51,15 +52,8 @@ TIME_UNIT = "us"
 #: dtype of every timestamp column.
 UTC_DTYPE = pd.DatetimeTZDtype(unit=TIME_UNIT, tz="UTC")
 
-#: Integer counters of the snapshot schema.
-COUNTERS: tuple[str, ...] = (
-    "jobs_processed",
-    "jobs_succeeded",
-    "jobs_failed",
-    "jobs_to_dlq",
-    "high_confidence_matches",
-    "low_confidence_matches",
-)
+#: Integer counters of the snapshot schema (the recording side's fields, in file order).
+COUNTERS: tuple[str, ...] = COUNTER_FIELDS
 
 
 @dataclass(frozen=True)

@@ -964,3 +964,16 @@ def test_replacement_keeps_the_file_mode(tmp_path):
     s.record_success(0.1)
     s.save_to_file(path)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_save_removes_temporaries_of_killed_savers(tmp_path):
+    path = tmp_path / "stats.json"
+    stale = tmp_path / ".stats.json.abc123.tmp"  # what a saver killed before os.replace leaves
+    stale.write_text('{"jobs_proc')
+    other = tmp_path / ".other.json.abc123.tmp"
+    other.write_text("x")
+    s = SyncStats(session_start=1.0)
+    s.record_success(0.1)
+    s.save_to_file(path)
+    assert not stale.exists() and other.exists()
+    assert json.loads(path.read_text())["jobs_processed"] == 1

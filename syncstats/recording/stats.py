@@ -10,10 +10,10 @@ since then, under a file lock, with an atomic replace.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -24,6 +24,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from .._fsutil import atomic_write
 from ..exceptions import CorruptStatsWarning, ParameterError
 
 __all__ = ["SyncStats", "COUNTER_FIELDS", "SANITY_CEILING", "validate_stats_dict"]
@@ -159,43 +160,9 @@ def _quarantine(path: Path, reason: str) -> Path:
     return target
 
 
-def _replacement_mode(path: Path) -> int:
-    """Mode for a file replacing *path*: the existing file's, else 0666 & ~umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def _atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write *payload* to *path* through a temporary file, fsync and ``os.replace``."""
-    data = json.dumps(payload, indent=2, sort_keys=False).encode() + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _replacement_mode(path))  # mkstemp would leave 0600
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """Write *payload* to *path* atomically (temporary file, fsync, ``os.replace``)."""
+    atomic_write(path, json.dumps(payload, indent=2, sort_keys=False).encode() + b"\n")
 
 
 @dataclass
@@ -445,6 +412,9 @@ class SyncStats:
         path = Path(filepath)
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{path}.lock", timeout=_LOCK_TIMEOUT_S):
+            # temporaries are only made under this lock: any left now were a killed saver's
+            for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
             on_disk, problem = _read_stats_file(path)
             if problem is not None:
                 _quarantine(path, problem)
