@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import CorruptStatsWarning, ParameterError
+from .recording import COUNTER_FIELDS as _COUNTERS
 from .recording import SANITY_CEILING, DeadLetterQueue, SyncStats
 
 __all__ = [
@@ -99,14 +100,6 @@ DEFAULT_DEFECTS: tuple[frozenset[str], ...] = (
 DEFAULT_START = "2026-10-01T00:00:00Z"
 
 _DOUBLING_KINDS = ("doubling", "doubling_ceiling", "doubling_kept")
-_COUNTERS = (
-    "jobs_processed",
-    "jobs_succeeded",
-    "jobs_failed",
-    "jobs_to_dlq",
-    "high_confidence_matches",
-    "low_confidence_matches",
-)
 _B_OFFSET = timezone(timedelta(hours=2))
 _MAX_ATTEMPTS = 5
 _SAVE_EVERY = 10

@@ -16,6 +16,8 @@ import random
 import time
 from pathlib import Path
 
+from samples import stats_invariants
+
 from syncstats.recording import SyncStats
 
 ERROR_TYPES = ("PlexNotFound", "PlexTemporaryError", "TimeoutError")
@@ -68,21 +70,6 @@ def writer(stats: Path, go: Path, seed: int, saves: int, reload: bool) -> dict:
     return totals
 
 
-def _problems(data: object) -> list[str]:
-    if not isinstance(data, dict):
-        return [f"not an object: {type(data).__name__}"]
-    out = []
-    if data["jobs_succeeded"] + data["jobs_failed"] != data["jobs_processed"]:
-        out.append("succeeded + failed != processed")
-    if sum(data["errors_by_type"].values()) != data["jobs_failed"]:
-        out.append("sum(errors_by_type) != failed")
-    if data["jobs_to_dlq"] > data["jobs_failed"]:
-        out.append("to_dlq > failed")
-    if data["high_confidence_matches"] + data["low_confidence_matches"] != data["jobs_succeeded"]:
-        out.append("high + low != succeeded")
-    return out
-
-
 def reader(stats: Path, go: Path, stop: Path) -> dict:
     reads, seen, problems, last = 0, set(), [], -1
     _wait_for(go)
@@ -97,7 +84,7 @@ def reader(stats: Path, go: Path, stop: Path) -> dict:
         except ValueError as exc:
             problems.append(f"torn read ({exc}): {raw[:200]!r}")
             continue
-        problems.extend(_problems(data))
+        problems.extend(stats_invariants(data))
         if data.get("jobs_processed", 0) < last:
             problems.append(f"jobs_processed went back from {last} to {data['jobs_processed']}")
         last = data.get("jobs_processed", 0)

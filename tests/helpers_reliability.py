@@ -17,7 +17,6 @@ import contextlib
 import gzip
 import hashlib
 import json
-import math
 import os
 import pickle
 import random
@@ -548,24 +547,6 @@ def save_loop(stats: str, out: str, seed: int, max_k: int, saves: int) -> None:
                 counts["errors_by_type"][etype] = counts["errors_by_type"].get(etype, 0) + 1
         instance.save_to_file(stats)
         report_line(out, json.dumps(counts))
-
-
-def stats_invariants(data: dict[str, Any]) -> list[str]:
-    """The healthy-file invariants of FORMATS.md §1 that *data* breaks."""
-    out = []
-    if data["jobs_succeeded"] + data["jobs_failed"] != data["jobs_processed"]:
-        out.append("succeeded + failed != processed")
-    if sum(data["errors_by_type"].values()) != data["jobs_failed"]:
-        out.append("sum(errors_by_type) != failed")
-    if data["jobs_to_dlq"] > data["jobs_failed"]:
-        out.append("to_dlq > failed")
-    if data["high_confidence_matches"] + data["low_confidence_matches"] != data["jobs_succeeded"]:
-        out.append("high + low != succeeded")
-    if any(v < 0 for k, v in data.items() if k.startswith(("jobs_", "high_", "low_"))):
-        out.append("negative counter")
-    if not math.isfinite(data["total_processing_time"]):
-        out.append("total_processing_time not finite")
-    return out
 
 
 def sum_counts(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:

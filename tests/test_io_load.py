@@ -9,22 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from samples import FORMATS_EXAMPLE
 
 import syncstats
 from syncstats import DeadLetterQueue, SyncData, schemas
 from syncstats.io._common import ERROR_KINDS
 
-STATS = {
-    "jobs_processed": 2473,
-    "jobs_succeeded": 2267,
-    "jobs_failed": 206,
-    "jobs_to_dlq": 41,
-    "total_processing_time": 1013.9311,
-    "session_start": 1759017612.5,
-    "errors_by_type": {"PlexNotFound": 145, "PlexTemporaryError": 61},
-    "high_confidence_matches": 2183,
-    "low_confidence_matches": 84,
-}
+STATS = FORMATS_EXAMPLE  # the example of FORMATS.md §1
 PAYLOAD = (
     '{"processed": 20, "succeeded": 17, "failed": 3, "to_dlq": 1, "success_rate": "85.0%", '
     '"avg_time_ms": 409, "high_confidence": 15, "low_confidence": 2, '

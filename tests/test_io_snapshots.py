@@ -10,24 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from samples import FORMATS_EXAMPLE
 
 import syncstats
 from syncstats import schemas
 
 INT64_MAX = int(np.iinfo(np.int64).max)
 
-#: The example of FORMATS.md §1.
-STATS = {
-    "jobs_processed": 2473,
-    "jobs_succeeded": 2267,
-    "jobs_failed": 206,
-    "jobs_to_dlq": 41,
-    "total_processing_time": 1013.9311,
-    "session_start": 1759017612.5,
-    "errors_by_type": {"PlexNotFound": 145, "PlexTemporaryError": 61},
-    "high_confidence_matches": 2183,
-    "low_confidence_matches": 84,
-}
+STATS = FORMATS_EXAMPLE  # the example of FORMATS.md §1
 
 
 def utc(text: str) -> pd.Timestamp:

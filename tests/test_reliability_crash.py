@@ -30,9 +30,9 @@ from helpers_reliability import (
     read_reports,
     save_loop,
     scaled,
-    stats_invariants,
     sum_counts,
 )
+from samples import stats_invariants
 
 from syncstats.io import capture_snapshot, read_snapshots
 from syncstats.recording.stats import COUNTER_FIELDS, validate_stats_dict

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from syncstats.recording import COUNTER_FIELDS as COUNTERS
 from syncstats.recording import SANITY_CEILING, safe_loads, validate_stats_dict
 from syncstats.simulate import (
     DEFAULT_DEFECTS,
@@ -29,14 +30,6 @@ from syncstats.simulate import (
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
-COUNTERS = (
-    "jobs_processed",
-    "jobs_succeeded",
-    "jobs_failed",
-    "jobs_to_dlq",
-    "high_confidence_matches",
-    "low_confidence_matches",
-)
 FILE_LINE = re.compile(
     r'^time="(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)" level=(?P<level>debug|info|warning|error)'
     r' msg="(?P<msg>(?:[^"\\]|\\.)*)"$'

@@ -17,6 +17,7 @@ import helpers_recording
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import FORMATS_EXAMPLE
 
 from syncstats import CorruptStatsWarning, ParameterError, SyncStats
 from syncstats.recording import COUNTER_FIELDS, SANITY_CEILING
@@ -230,17 +231,7 @@ def test_from_dict_missing_keys_mean_zero():
 
 
 def test_from_dict_accepts_the_formats_example():
-    example = {
-        "jobs_processed": 2473,
-        "jobs_succeeded": 2267,
-        "jobs_failed": 206,
-        "jobs_to_dlq": 41,
-        "total_processing_time": 1013.9311,
-        "session_start": 1759017612.5,
-        "errors_by_type": {"PlexNotFound": 145, "PlexTemporaryError": 61},
-        "high_confidence_matches": 2183,
-        "low_confidence_matches": 84,
-    }
+    example = dict(FORMATS_EXAMPLE)
     s = SyncStats.from_dict(example)
     assert s.to_dict() == example
     check_invariants(s)
