@@ -27,11 +27,11 @@ from helpers_reliability import (
     read_reports,
     rewrite_in_place,
     save_loop,
-    stats_invariants,
     stats_value,
     sum_counts,
     time_limit,
 )
+from samples import stats_invariants
 
 from syncstats import cli
 from syncstats.exceptions import StatsFileError
