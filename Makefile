@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "syncstats needs Python 3.11+, found " + sys.version)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -42,10 +42,10 @@ data: $(STAMP)
 	$(BIN)/python -m syncstats.simulate --out data
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
-	$(BIN)/python benchmarks/bench_load.py --quick
+	$(BIN)/python benchmarks/bench.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .ruff_cache .hypothesis

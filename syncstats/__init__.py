@@ -3,6 +3,7 @@
 Recording side: :class:`SyncStats`, :class:`DeadLetterQueue`.
 """
 
+from . import fleet
 from .analysis import (
     DLQTriage,
     Summary,
@@ -34,7 +35,16 @@ from .exceptions import (
     SyncstatsWarning,
     UnsafePickleError,
 )
-from .io import SyncData, concat, discover, load, read_dlq, read_log, read_snapshots
+from .io import (
+    SyncData,
+    concat,
+    discover,
+    load,
+    read_dlq,
+    read_log,
+    read_parquet,
+    read_snapshots,
+)
 from .recording import DeadLetterQueue, SyncStats
 
 __version__ = "0.1.0"
@@ -66,6 +76,7 @@ __all__ = [
     "error_increments",
     "error_signatures",
     "error_trend",
+    "fleet",
     "escape_markdown",
     "format_duration",
     "increments",
@@ -76,5 +87,6 @@ __all__ = [
     "load",
     "read_dlq",
     "read_log",
+    "read_parquet",
     "read_snapshots",
 ]

@@ -7,11 +7,12 @@ usage error. Errors are one line on stderr (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -31,8 +32,11 @@ def _now(value: str | None, data: Any = None) -> pd.Timestamp:
     if value is None:
         return pd.Timestamp.now(tz="UTC").as_unit("us")
     if value.strip().lower() == "latest":
+        from .fleet import compute
+
         times = [] if data is None else [
-            t for t in (data.snapshots["snapshot_at"].max(), data.dlq["failed_at"].max())
+            t for t in (compute(data.snapshots["snapshot_at"].max()),
+                        data.dlq["failed_at"].max())
             if t is not None and not pd.isna(t)
         ]
         if not times:
@@ -41,22 +45,42 @@ def _now(value: str | None, data: Any = None) -> pd.Timestamp:
     return to_utc(value, "--now")
 
 
-def _load(path: str, tz: str) -> Any:
+def _load(path: str, tz: str, engine: str = "pandas") -> Any:
     from .io import load
 
-    data = load(path, tz=tz)
-    if len(data.snapshots) == 0 and len(data.dlq) == 0:
+    data = load(path, tz=tz, engine=engine)
+    if engine == "dask":  # lazy: empty when the store names no source
+        empty = len(data.snapshots["source"].cat.categories) == 0
+    else:
+        empty = len(data.snapshots) == 0
+    if empty and len(data.dlq) == 0:
         kinds = ", ".join(sorted(set(data.issues["kind"].astype("str")))) or "no input files"
         raise NoDataError(f"{path}: nothing loadable (no snapshots, log Stats: lines or DLQ "
                           f"rows; issues: {kinds})")
     return data
 
 
+@contextlib.contextmanager
+def _engine(args: argparse.Namespace) -> Iterator[None]:
+    """With ``--engine dask``: a dask client for the command (``--scheduler`` or a
+    ``LocalCluster`` sized to the machine), closed afterwards."""
+    if getattr(args, "engine", "pandas") != "dask":
+        yield
+        return
+    from .fleet import close_client, connect
+
+    client = connect(args.scheduler)
+    try:
+        yield
+    finally:
+        close_client(client)
+
+
 # -- commands ---------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace) -> int:
     from .analysis import batch_summary
 
-    data = _load(args.path, args.tz)
+    data = _load(args.path, args.tz, args.engine)
     summary = batch_summary(data, window=args.window, now=_now(args.now, data))
     if args.format == "json":
         print(json.dumps(summary.to_dict(), indent=2))
@@ -69,9 +93,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from .analysis import audit
+    from .fleet import compute
 
-    data = _load(args.path, args.tz)
-    findings = audit(data.snapshots, data.errors)
+    data = _load(args.path, args.tz, args.engine)
+    findings = compute(audit(data.snapshots, data.errors))
     if args.format == "json":
         print(findings.to_json(orient="records", date_format="iso", indent=2))
     elif args.format == "csv":
@@ -86,11 +111,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .analysis import burn_rate, increments, success_rate
+    from .analysis import SRE_WINDOWS, burn_rate, increments, success_rate
     from .analysis._util import to_timedelta
+    from .fleet import compute, is_dask, window_rows
 
     try:
-        data = _load(args.path, args.tz)
+        data = _load(args.path, args.tz, args.engine)
     except (NoDataError, SyncstatsError) as exc:
         return _report_check([{"check": "data", "breached": None, "detail": str(exc)}],
                              args.format, status="unknown")
@@ -98,12 +124,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     window = to_timedelta(args.window, "--window")
     results: list[dict[str, Any]] = []
     inc = increments(data.snapshots)
+    if is_dask(inc):  # only the rows the checks look at come to this process
+        longest = max(to_timedelta(w[0], "window") for w in SRE_WINDOWS)
+        inc = window_rows(inc, "end", now - max(window, longest))
     cur = inc[(inc["end"] > now - window) & (inc["end"] <= now)]
     if args.max_age is not None:
         max_age = to_timedelta(args.max_age, "--max-age")
         snaps = data.snapshots.dropna(subset=["snapshot_at"])
         snaps = snaps[snaps["snapshot_at"] <= now]
-        latest = snaps.groupby("source", observed=True)["snapshot_at"].max().dropna()
+        latest = compute(snaps.groupby("source", observed=True)["snapshot_at"].max()).dropna()
         if latest.empty:
             results.append({"check": "max_age", "breached": True,
                             "detail": f"no snapshot at or before {now.isoformat()}"})
@@ -153,9 +182,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                         "value": None if burn.empty else float(burn["burn_long"].max()),
                         "detail": f"SLO {args.slo:.1%}: {detail}"})
     if not results:
+        loaded = (f"{len(data.sources):,} sources on dask" if is_dask(data.snapshots)
+                  else f"{len(data.snapshots):,} snapshots")
         results.append({"check": "data", "breached": False,
-                        "detail": f"data loaded ({len(data.snapshots):,} snapshots, "
-                                  f"{len(data.dlq):,} DLQ rows); no threshold given"})
+                        "detail": f"data loaded ({loaded}, {len(data.dlq):,} DLQ rows); "
+                                  "no threshold given"})
     breached = any(r.get("breached") for r in results)
     return _report_check(results, args.format, status="breach" if breached else "ok")
 
@@ -181,6 +212,18 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .io import load
+
+    data = load(args.path, tz=args.tz)
+    written = data.to_parquet(args.parquet)
+    if not args.quiet:
+        rows = ", ".join(f"{n:,} {name}" for name, n in written.items())
+        print(f"{args.parquet}: wrote {rows} (rows already stored are skipped)",
+              file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import render_report
 
@@ -193,6 +236,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.path, out=args.out, window=args.window, freq=args.freq, sources=args.source,
         slo=args.slo, now=now,
         fmt=args.format, tz=args.tz, progress=not args.quiet,
+        engine=args.engine, scheduler=args.scheduler,
     )
     if not args.quiet:
         print(f"wrote {out}", file=sys.stderr)
@@ -228,6 +272,12 @@ def _parser() -> argparse.ArgumentParser:
         if window is not None:
             sp.add_argument("--window", default=window,
                             help=f"window length, e.g. 1h, 24h, 7d (default: {window})")
+        sp.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
+                        help="'dask': analyse on a dask cluster, for a Parquet store "
+                             "larger than memory (default: pandas)")
+        sp.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="with --engine dask: an existing scheduler (tcp://host:8786); "
+                             "default: a LocalCluster sized to this machine")
 
     s = sub.add_parser(
         "summary", help="print the batch summary", formatter_class=fmt,
@@ -287,6 +337,25 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--quiet", action="store_true")
     n.set_defaults(func=cmd_snapshot)
 
+    e = sub.add_parser(
+        "export", help="append a data directory to a Parquet history store",
+        formatter_class=fmt,
+        description="Load a data directory and append it to a Parquet store, "
+                    "hive-partitioned by source and month. Append-only and idempotent: "
+                    "rows the store already holds are not written again, old files are "
+                    "never rewritten. Analyse the store with any command (PATH = the "
+                    "store), e.g. with --engine dask.",
+        epilog="example (nightly):\n"
+               "  syncstats export /srv/syncstats-data --parquet /srv/store --quiet\n"
+               "  syncstats summary /srv/store --engine dask --window 7d",
+    )
+    e.add_argument("path", help="data directory (one sub-directory per source)")
+    e.add_argument("--parquet", required=True, metavar="DIR", help="the store's directory")
+    e.add_argument("--tz", default="UTC",
+                   help="time zone of zone-less log timestamps (default: UTC)")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_export)
+
     r = sub.add_parser(
         "report", help="render the HTML batch-summary report", formatter_class=fmt,
         description="Execute notebooks/batch_summary.ipynb with papermill and export it "
@@ -313,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with _engine(args):
+            return int(args.func(args))
     except SyncstatsError as exc:
         if args.debug:
             raise

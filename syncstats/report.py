@@ -79,8 +79,10 @@ def render_report(
     kernel_name: str = "python3",
     progress: bool = True,
     timeout: int = 600,
+    engine: str = "pandas",
+    scheduler: str | None = None,
 ) -> Path:
-    """Render the batch-summary report of a data directory.
+    """Render the batch-summary report of a data directory or Parquet store.
 
     Parameters
     ----------
@@ -102,6 +104,12 @@ def render_report(
         Show papermill's progress bar on stderr.
     timeout : int, default 600
         Seconds a cell may run.
+    engine : {'pandas', 'dask'}
+        ``'dask'``: the notebook analyses *path* (best a Parquet store) on a dask cluster
+        and brings only the report window's rows into the kernel.
+    scheduler : str, optional
+        With ``engine='dask'``: address of an existing scheduler (default: a
+        ``LocalCluster`` sized to the machine, started by the notebook).
 
     Returns
     -------
@@ -118,12 +126,20 @@ def render_report(
     import papermill as pm
 
     from .io import load
+    from .io.parquet import is_store
 
     if fmt not in _FORMATS:
         raise ParameterError(f"format must be one of {sorted(_FORMATS)}, found {fmt!r}")
+    if engine not in ("pandas", "dask"):
+        raise ParameterError(f"engine: expected 'pandas' or 'dask', found {engine!r}")
     data_path = Path(path).resolve()
-    data = load(data_path, tz=tz)
-    if len(data.snapshots) == 0 and len(data.dlq) == 0:
+    if engine == "dask" and is_store(data_path):  # lazy: lists the store's sources only
+        data = load(data_path, engine="dask")
+        empty = not data.sources
+    else:
+        data = load(data_path, tz=tz)
+        empty = len(data.snapshots) == 0
+    if empty and len(data.dlq) == 0:
         raise NoDataError(f"{path}: nothing loadable (no snapshots, log Stats: lines or DLQ rows)")
     nb_path = Path(notebook) if notebook is not None else REPORT_NOTEBOOK
     if not nb_path.is_file():
@@ -137,6 +153,8 @@ def render_report(
         "slo": float(slo),
         "now": now,
         "tz": tz,
+        "engine": engine,
+        "scheduler": scheduler,
     }
     env_home = os.environ.get("HOME")
     if not env_home or not os.access(env_home, os.W_OK):  # cron's env -i

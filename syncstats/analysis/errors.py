@@ -75,6 +75,12 @@ def _signatures(messages: pd.Series) -> pd.Series:
     return messages.map(lookup).fillna("(no message)")
 
 
+def _is_dask(frame: Any) -> bool:
+    from ..fleet import is_dask
+
+    return is_dask(frame)
+
+
 def _is_dlq(frame: pd.DataFrame) -> bool:
     return "failed_at" in frame.columns and "error_type" in frame.columns
 
@@ -83,15 +89,25 @@ def _is_error_increments(frame: pd.DataFrame) -> bool:
     return {"end", "error_type", "count"} <= set(frame.columns)
 
 
-def _window_mask(times: pd.Series, window: Any) -> pd.Series:
+def _window_mask(times: pd.Series, window: Any, latest: Any = None) -> pd.Series:
+    """*window* as a mask of *times*; a duration ends at *latest* (default: the latest
+    of *times*; the dask path passes the latest time of all partitions)."""
     if window is None:
         return pd.Series(True, index=times.index)
     if isinstance(window, tuple) and len(window) == 2:
         lo, hi = (to_utc(window[0], "window start"), to_utc(window[1], "window end"))
         return (times >= lo) & (times < hi)
     span = to_timedelta(window, "window")
-    hi = times.max()
+    hi = times.max() if latest is None else latest
     return (times > hi - span) & (times <= hi)
+
+
+def _time_column(frame: Any) -> str | None:
+    if _is_dlq(frame):
+        return "failed_at"
+    if _is_error_increments(frame):
+        return "end"
+    return None
 
 
 def _type_labels(types: pd.Series) -> pd.Series:
@@ -128,12 +144,27 @@ def error_breakdown(frame: pd.DataFrame, *, window: Any = None) -> pd.DataFrame:
     0    PlexNotFound      2  0.666667          0.666667     1
     1  PermanentError      1  0.333333          1.000000     2
     """
+    if _is_dask(frame):
+        from ..fleet import reduce_sources
+
+        latest = None
+        column = _time_column(frame)
+        if window is not None and not isinstance(window, tuple) and column is not None:
+            latest = frame[column].max().compute()
+        return reduce_sources(_breakdown_counts, _breakdown_table, frame, window=window,
+                              latest=latest)
+    return _breakdown_table(_breakdown_counts(frame, window=window))
+
+
+def _breakdown_counts(frame: pd.DataFrame, *, window: Any = None,
+                      latest: Any = None) -> pd.DataFrame:
+    """Counts per type label (one partition's share of :func:`error_breakdown`)."""
     if _is_dlq(frame):
-        keep = _window_mask(frame["failed_at"], window)
+        keep = _window_mask(frame["failed_at"], window, latest)
         types = _type_labels(frame.loc[keep, "error_type"])
         counts = types.value_counts(sort=False)
     elif _is_error_increments(frame):
-        keep = _window_mask(frame["end"], window)
+        keep = _window_mask(frame["end"], window, latest)
         sub = frame.loc[keep]
         counts = sub.groupby(_type_labels(sub["error_type"]), observed=True)["count"].sum()
     elif {"snapshot_at", "error_type", "count"} <= set(frame.columns):
@@ -146,6 +177,13 @@ def error_breakdown(frame: pd.DataFrame, *, window: Any = None) -> pd.DataFrame:
             "error_breakdown: expected error_increments() output (end, error_type, count) "
             f"or a dlq frame (error_type, failed_at); found columns {list(frame.columns)}"
         )
+    return pd.DataFrame({"error_type": counts.index.astype("str"),
+                         "count": counts.to_numpy(dtype="int64")})
+
+
+def _breakdown_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """The Pareto table from per-type counts (of one or several partitions)."""
+    counts = counts.groupby("error_type", sort=False)["count"].sum()
     counts = counts[counts > 0]
     table = pd.DataFrame({"error_type": counts.index.astype("str"),
                           "count": counts.to_numpy(dtype="int64")})
@@ -205,6 +243,24 @@ def error_trend(
     2026-10-01 01:00:00+00:00  0  0
     2026-10-01 02:00:00+00:00  1  1
     """
+    kwargs = {"by": by, "now": now, "tz": tz}
+    if top is not None and top < 1:
+        raise ParameterError(f"top must be a positive integer, found {top!r}")
+    if _is_dask(frame):
+        from ..fleet import reduce_sources
+
+        def finish(parts: pd.DataFrame) -> pd.DataFrame:
+            return _error_trend_finish(parts, freq, top=top, arrivals=_is_dlq(frame), **kwargs)
+
+        return reduce_sources(_error_trend_counts, finish, frame, freq=freq, **kwargs)
+    return _error_trend_finish(_error_trend_counts(frame, freq, **kwargs), freq, top=top,
+                               arrivals=_is_dlq(frame), **kwargs)
+
+
+def _error_trend_counts(frame: pd.DataFrame, freq: str, *, by: str | None, now: Any,
+                        tz: str) -> pd.DataFrame:
+    """Counts per (local bucket, *by*, type) and the latest local time of each group:
+    one partition's share of :func:`error_trend`, combined by summing (and max)."""
     check_freq(freq)
     check_tz(tz)
     cols = [] if by is None else [by]
@@ -220,42 +276,55 @@ def error_trend(
             f"dlq frame (error_type, failed_at); found columns {list(frame.columns)}"
         )
     require(frame, cols, "error_trend")
-    if top is not None and top < 1:
-        raise ParameterError(f"top must be a positive integer, found {top!r}")
     keep = times.notna()
     if now is not None:
         keep &= times <= to_utc(now, "now")
     frame, times, counts = frame[keep], times[keep], counts[keep]
+    local = times.dt.tz_convert(tz)
+    if not _is_dlq(frame):
+        # interval ends, as in trend(): right-closed buckets (an end on a boundary closes
+        # the bucket that ends there); DLQ arrivals are instants: [bucket, bucket + freq)
+        bucket = floor_local(local - RIGHT_CLOSED, freq)
+    else:
+        bucket = floor_local(local, freq)
+    keys = [bucket.rename("bucket"), *(frame[c].astype("str") for c in cols),
+            _type_labels(frame["error_type"]).rename("error_type")]
+    work = pd.DataFrame({"count": counts, "_last": local})
+    grouped = work.groupby(keys, observed=True, sort=False).agg(
+        count=("count", "sum"), _last=("_last", "max"))
+    return grouped.reset_index()
+
+
+def _error_trend_finish(parts: pd.DataFrame, freq: str, *, by: str | None, top: int | None,
+                        now: Any, tz: str, arrivals: bool) -> pd.DataFrame:
+    """The zero-filled long table from :func:`_error_trend_counts` of all partitions."""
+    cols = [] if by is None else [by]
     out_cols = ["bucket", *cols, "error_type", "count"]
-    if frame.empty:
+    if parts.empty:
         return pd.DataFrame({
             "bucket": pd.Series([], dtype=schemas.UTC_DTYPE),
             **{c: pd.Series([], dtype="category") for c in cols},
             "error_type": pd.Series([], dtype="category"),
             "count": pd.Series([], dtype="int64"),
         })[out_cols]
-    types = _type_labels(frame["error_type"])
+    types = parts["error_type"].astype("str")
     if top is not None:
-        totals = counts.groupby(types).sum().sort_values(ascending=False, kind="stable")
+        totals = parts.groupby(types)["count"].sum().sort_values(
+            ascending=False, kind="stable")
         keep_types = set(totals.index[:top])
         types = types.where(types.isin(keep_types), "other")
-    local = times.dt.tz_convert(tz)
-    ref = to_utc(now, "now").tz_convert(tz) if now is not None else local.max()
-    if not _is_dlq(frame):
-        # interval ends, as in trend(): right-closed buckets (an end on a boundary closes
-        # the bucket that ends there); DLQ arrivals are instants: [bucket, bucket + freq)
-        local, ref = local - RIGHT_CLOSED, ref - RIGHT_CLOSED
-    bucket = floor_local(local, freq)
+    ref = (to_utc(now, "now").tz_convert(tz) if now is not None
+           else parts["_last"].max())
+    if not arrivals:
+        ref = ref - RIGHT_CLOSED
+    bucket = parts["bucket"]
     buckets, _ = local_buckets(bucket.min(), floor_local(ref, freq), freq)
-    grouped = counts.groupby([bucket.rename("bucket"), *(frame[c] for c in cols),
-                              types.rename("error_type")], observed=True).sum()
-    levels = [buckets, *(pd.Index(sorted(frame[c].astype("str").unique()), name=c)
+    grouped = parts["count"].groupby(
+        [bucket, *(parts[c].astype("str") for c in cols), types.rename("error_type")],
+        observed=True).sum()
+    levels = [buckets, *(pd.Index(sorted(parts[c].astype("str").unique()), name=c)
                          for c in cols),
               pd.Index(sorted(types.unique()), name="error_type")]
-    if cols:
-        grouped.index = grouped.index.set_levels(
-            grouped.index.levels[1].astype("str"), level=1
-        )
     full = grouped.reindex(pd.MultiIndex.from_product(levels), fill_value=0)
     out = full.rename("count").reset_index()
     out["bucket"] = out["bucket"].dt.tz_convert("UTC").dt.as_unit(schemas.TIME_UNIT)

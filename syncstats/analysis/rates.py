@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 
 from .. import schemas
 from ..exceptions import ParameterError
+from ..fleet import compute, is_dask, reduce_sources, window_rows
 from ._util import (
     RIGHT_CLOSED,
     check_freq,
@@ -19,6 +21,7 @@ from ._util import (
     require,
     to_timedelta,
     to_utc,
+    utc_series,
     wilson,
 )
 
@@ -83,8 +86,25 @@ def success_rate(
     """
     require(increments, ["jobs_processed", "jobs_succeeded", *_by_list(by)], "increments")
     cols = _by_list(by)
+    if is_dask(increments):
+        return reduce_sources(_rate_sums, partial(_rate_finish, cols=cols, confidence=confidence),
+                              increments, cols=cols)
+    return _rate_finish(_rate_sums(increments, cols=cols), cols=cols, confidence=confidence)
+
+
+def _rate_sums(increments: pd.DataFrame, *, cols: list[str]) -> pd.DataFrame:
+    """Attempts and successes per group (one partition's share of :func:`success_rate`)."""
+    sums = ["jobs_processed", "jobs_succeeded"]
     if cols:
-        g = increments.groupby(cols, observed=True, sort=True)[
+        return increments.groupby(cols, observed=True, sort=True)[sums].sum().reset_index()
+    return pd.DataFrame({c: [increments[c].sum()] for c in sums})
+
+
+def _rate_finish(parts: pd.DataFrame, *, cols: list[str],
+                 confidence: float) -> pd.Series | pd.DataFrame:
+    """:func:`success_rate` from :func:`_rate_sums` of one or several partitions."""
+    if cols:
+        g = parts.groupby(cols, observed=True, sort=True)[
             ["jobs_processed", "jobs_succeeded"]
         ].sum()
         rate, low, high = wilson(g["jobs_succeeded"], g["jobs_processed"], confidence)
@@ -96,8 +116,8 @@ def success_rate(
             },
             index=g.index,
         ).reset_index()
-    n = int(increments["jobs_processed"].sum())
-    k = int(increments["jobs_succeeded"].sum())
+    n = int(parts["jobs_processed"].sum())
+    k = int(parts["jobs_succeeded"].sum())
     rate, low, high = wilson(k, n, confidence)
     return pd.Series(
         {"n": n, "successes": k, "rate": float(rate), "low": float(low), "high": float(high)},
@@ -161,25 +181,102 @@ def trend(
     2 2026-10-01 04:00:00+00:00          0           NaN    False
     3 2026-10-01 06:00:00+00:00          5           1.0     True
     """
+    if is_dask(increments):  # partial sums per source partition, finished as below
+        cols = _by_list(by)
+        require(increments, ["end", *_SUMS, *cols], "increments")
+        offset = check_freq(freq)
+        check_tz(tz)
+        ref = to_utc(now, "now") if now is not None else None
+        opts = {"freq": freq, "offset": offset, "cols": cols, "ref": ref, "tz": tz}
+        return reduce_sources(_trend_sums, partial(_trend_finish, confidence=confidence,
+                                                   **opts), increments, **opts)
+    return _trend(increments, freq, by=by, now=now, tz=tz, confidence=confidence)
+
+
+def _trend(
+    increments: pd.DataFrame,
+    freq: str,
+    *,
+    by: str | None,
+    now: Any,
+    tz: str,
+    confidence: float,
+) -> pd.DataFrame:
+    """:func:`trend` on a pandas frame: the checks, then the fast path or the reference."""
     cols = _by_list(by)
     require(increments, ["end", *_SUMS, *cols], "increments")
     offset = check_freq(freq)
     check_tz(tz)
-    inc = increments
     ref = to_utc(now, "now") if now is not None else None
+    fast = _trend_fast(increments, offset, cols, ref, tz, confidence)
+    if fast is not None:
+        return fast
+    return _trend_reference(increments, freq, offset, cols, ref, tz, confidence)
+
+
+def _trend_sums(
+    increments: pd.DataFrame,
+    *,
+    freq: str,
+    offset: pd.DateOffset,
+    cols: list[str],
+    ref: pd.Timestamp | None,
+    tz: str,
+) -> pd.DataFrame:
+    """Sums per (local bucket, group) and the latest ``end`` of each: the additive part
+    of :func:`trend` (summed again, and maxed, over partitions by :func:`_trend_finish`)."""
+    inc = increments
     if ref is not None:
         inc = inc[inc["end"] <= ref]
     if inc.empty:
-        return _empty_trend(cols)
-    if ref is None:
-        ref = inc["end"].max()
+        return pd.DataFrame({"bucket": pd.Series([], dtype=pd.DatetimeTZDtype(
+            schemas.TIME_UNIT, tz)), **{c: inc[c].iloc[:0] for c in cols},
+            **{c: inc[c].iloc[:0] for c in _SUMS}, "_last_end": inc["end"].iloc[:0]})
     # right-closed buckets: an end exactly on a boundary belongs to the bucket ending there
     local_end = inc["end"].dt.tz_convert(tz) - RIGHT_CLOSED
     bucket = floor_local(local_end, freq) if _is_fixed(offset) else _floor_calendar(
         local_end, offset
     )
     keys = [bucket.rename("bucket"), *(inc[c] for c in cols)]
-    sums = inc[_SUMS].groupby(keys, observed=True, sort=True).sum()
+    work = inc[_SUMS].assign(_last_end=inc["end"])
+    return work.groupby(keys, observed=True, sort=True).agg(
+        {**dict.fromkeys(_SUMS, "sum"), "_last_end": "max"}).reset_index()
+
+
+def _trend_reference(
+    increments: pd.DataFrame,
+    freq: str,
+    offset: pd.DateOffset,
+    cols: list[str],
+    ref: pd.Timestamp | None,
+    tz: str,
+    confidence: float,
+) -> pd.DataFrame:
+    """The reference implementation of :func:`trend` (any zone, any frequency)."""
+    opts = {"freq": freq, "offset": offset, "cols": cols, "ref": ref, "tz": tz}
+    return _trend_finish(_trend_sums(increments, **opts), confidence=confidence, **opts)
+
+
+def _trend_finish(
+    parts: pd.DataFrame,
+    *,
+    freq: str,
+    offset: pd.DateOffset,
+    cols: list[str],
+    ref: pd.Timestamp | None,
+    tz: str,
+    confidence: float,
+) -> pd.DataFrame:
+    """:func:`trend`'s table from :func:`_trend_sums` of one or several partitions."""
+    if parts.empty:
+        return _empty_trend(cols)
+    sums = parts.groupby(["bucket", *cols], observed=True, sort=True).agg(
+        {**dict.fromkeys(_SUMS, "sum"), "_last_end": "max"})
+    if ref is None:
+        ref = sums.pop("_last_end").max()
+    else:
+        sums = sums.drop(columns="_last_end")
+    bucket = sums.index.get_level_values("bucket")
     first = bucket.min()
     last = _floor_one(ref.tz_convert(tz) - RIGHT_CLOSED, offset, freq)
     if _is_fixed(offset):
@@ -188,7 +285,7 @@ def trend(
         buckets = pd.date_range(first, last, freq=offset, tz=tz, name="bucket")
         bucket_ends = buckets + offset
     if cols:
-        groups = inc[cols[0]]
+        groups = sums.index.get_level_values(cols[0])
         levels = [buckets, pd.Index(sorted(groups.unique()), name=cols[0])]
         full = pd.MultiIndex.from_product(levels)
     else:
@@ -231,6 +328,282 @@ def trend(
         result = result.sort_values([cols[0], "bucket"], kind="stable").reset_index(drop=True)
         result[cols[0]] = result[cols[0]].astype("category")
     return result
+
+
+#: Longest run of rows in one (group, bucket) for which the compensated float sum is done
+#: position by position across all runs at once; longer runs go to the reference.
+_MAX_RUN = 512
+#: Runs summed together by the compensated loop (its buffers stay in the CPU cache).
+_KAHAN_BLOCK = 1 << 14
+#: Rows per step when computing bucket keys (8 MB per int64 temporary).
+_CHUNK = 1 << 20
+_NAT = np.iinfo(np.int64).min
+
+
+def _trend_fast(
+    increments: pd.DataFrame,
+    offset: pd.DateOffset,
+    cols: list[str],
+    ref: pd.Timestamp | None,
+    tz: str,
+    confidence: float,
+) -> pd.DataFrame | None:
+    """:func:`_trend_reference` in numpy for UTC buckets of a fixed size, or None.
+
+    The reference groups by a tz-aware bucket Series and a categorical, then reindexes to
+    the full (bucket, group) product; here a bucket is an integer (``(end - 1us) //
+    freq``), a (group, bucket) cell an integer key, the sums run over consecutive rows of
+    a key (``np.add.reduceat``; the increments frame comes sorted by source and end, so
+    keys are already in order and are computed chunk by chunk, without an array per row)
+    and the product grid is a flat array. Each float sum (processing time) takes the same
+    road as pandas' (``reduceat`` when the reference's group ids are sorted, else its
+    compensated summation in row order), so every value is identical. Declines for other
+    zones (DST), calendar frequencies, NaT ends, a non-categorical or missing group, more
+    than one group column, categories out of lexical order, other dtypes, and
+    non-finite processing times.
+    """
+    if tz != "UTC" or len(cols) > 1 or not _is_fixed(offset):
+        return None
+    step_td = pd.Timedelta(offset)
+    step = step_td // pd.Timedelta(1, "us")
+    if step <= 0 or step_td != pd.Timedelta(step, "us"):
+        return None
+    frame = increments
+    if frame["end"].dtype != schemas.UTC_DTYPE:
+        return None
+    if any(frame[c].dtype != np.int64 for c in _SUMS[:-1]):
+        return None
+    if frame["total_processing_time"].dtype != np.float64:
+        return None
+    group = frame[cols[0]] if cols else None
+    if group is not None and not (
+        isinstance(group.dtype, pd.CategoricalDtype)
+        and pd.api.types.is_string_dtype(group.cat.categories.dtype)
+    ):
+        return None
+    end = frame["end"].to_numpy(dtype="datetime64[us]").view(np.int64)
+    keep = None
+    if ref is not None:
+        if ref.unit != schemas.TIME_UNIT:
+            return None
+        ref_i8 = int(ref.asm8.view(np.int64))
+        keep = end <= ref_i8  # NaT (int64 min) is kept here: it declines below
+        if keep.all():
+            keep = None
+        else:
+            end = end[keep]
+
+    def kept(values: np.ndarray) -> np.ndarray:
+        return values if keep is None else values[keep]
+
+    if len(end) == 0 or int(end.min()) == _NAT:
+        return None
+    if ref is None:
+        ref_i8 = int(end.max())
+    # right-closed buckets: an end exactly on a boundary belongs to the bucket ending there
+    first = (int(end.min()) - 1) // step
+    nb = (ref_i8 - 1) // step - first + 1
+    names: list[str] = []
+    codes = lut = present = None
+    if group is not None:
+        codes = kept(group.cat.codes.to_numpy())
+        if int(codes.min()) < 0:
+            return None
+        cats = group.cat.categories
+        counts = np.zeros(len(cats), dtype=np.int64)
+        for a in range(0, len(codes), _CHUNK):
+            counts += np.bincount(codes[a:a + _CHUNK], minlength=len(cats))
+        present = np.flatnonzero(counts)
+        names = cats[present].tolist()
+        # The reference orders groups by sorted() of their values in one case and by
+        # category order in another (below): both agree when the categories present are
+        # in lexical order, as every reader makes them. Other orders go to the reference.
+        if not all(isinstance(x, str) for x in names) or names != sorted(names):
+            return None
+        lut = np.zeros(len(cats), dtype=np.int64)
+        lut[present] = np.arange(len(present))
+    ngroups = max(len(names), 1)
+    size = ngroups * nb
+    if size > 4 * len(end) + 10_000_000:  # a huge, nearly empty grid: let pandas do it
+        return None
+    order, starts, cells, ref_sorted = _cell_keys(end, codes, lut, first, step, nb, ngroups)
+
+    def values(col: str) -> np.ndarray:
+        v = kept(frame[col].to_numpy())
+        return v if order is None else v[order]
+
+    tpt = values("total_processing_time")
+    if not np.isfinite(tpt.min()) or not np.isfinite(tpt.max()):  # no NaN/inf
+        return None
+    lengths = np.diff(np.append(starts, len(tpt)))
+    sums = {}
+    for col in _SUMS[:-1]:
+        full = np.zeros(size, dtype=np.int64)
+        full[cells] = np.add.reduceat(values(col), starts)
+        sums[col] = full
+    full = np.zeros(size, dtype=np.float64)
+    if ref_sorted:  # as pandas calls it: on the (1, n) block, along its rows
+        full[cells] = np.add.reduceat(tpt.reshape(1, -1), starts, axis=1)[0]
+    elif lengths.max() <= _MAX_RUN:
+        full[cells] = _kahan_run_sums(tpt, starts, lengths)
+    else:  # long runs (e.g. all sources in one): the reference is faster there
+        return None
+    sums["total_processing_time"] = full
+
+    bucket_start = (first + np.arange(size, dtype=np.int64) % nb) * step
+    p = sums["jobs_processed"].astype("float64")
+    s = sums["jobs_succeeded"].astype("float64")
+    rate, low, high = wilson(s, p, confidence)
+    # the reference's bucket length: a timedelta64[us] difference, in seconds, / 3600
+    hours = pd.TimedeltaIndex(np.array([step], dtype="m8[us]")).total_seconds()[0] / 3600.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf_total = sums["high_confidence_matches"] + sums["low_confidence_matches"]
+        data: dict[str, Any] = {"bucket": utc_series(bucket_start)}
+        if group is not None:
+            rank = np.arange(size) // nb
+            if len(cells) == size:
+                # Every (bucket, group) cell has data: the reference's reindex then keeps
+                # the groupby's own index, whose level has the input column's dtype
+                # (unused categories included).
+                data[cols[0]] = pd.Categorical.from_codes(present[rank], dtype=group.dtype)
+            else:
+                data[cols[0]] = pd.Categorical.from_codes(
+                    rank, categories=pd.Index(names, dtype="str")
+                )
+        data.update({
+            "processed": sums["jobs_processed"],
+            "succeeded": sums["jobs_succeeded"],
+            "failed": sums["jobs_failed"],
+            "to_dlq": sums["jobs_to_dlq"],
+            "success_rate": rate,
+            "success_low": low,
+            "success_high": high,
+            "avg_processing_time": np.where(p > 0, sums["total_processing_time"] / p, np.nan),
+            "throughput_per_hour": p / hours,
+            "low_confidence_share": np.where(
+                conf_total > 0, sums["low_confidence_matches"] / conf_total, np.nan
+            ),
+            "partial": bucket_start + step > ref_i8,
+        })
+    return pd.DataFrame(data, copy=False)
+
+
+def _cell_keys(
+    end: np.ndarray,
+    codes: np.ndarray | None,
+    lut: np.ndarray | None,
+    first: int,
+    step: int,
+    nb: int,
+    ngroups: int,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, bool]:
+    """Each row's (group, bucket) cell key ``rank * nb + bucket``, as runs.
+
+    Returns ``(order, starts, cells, ref_sorted)``: *order* sorts the rows by key (None
+    when they already are), *starts* the first (sorted) row of each key's run, *cells*
+    its key, and *ref_sorted* whether the reference's own group ids (bucket-major) are
+    sorted in row order. Sorted rows (the common case) are done chunk by chunk.
+    """
+    n = len(end)
+    starts, cells = [], []
+    last_key = last_ref = None
+    ref_sorted = True
+    for a in range(0, n, _CHUNK):
+        bucket = end[a:a + _CHUNK] - 1
+        bucket //= step
+        bucket -= first
+        if codes is None:
+            key = ref = bucket
+        else:
+            rank = lut[codes[a:a + _CHUNK]]
+            # (once they are out of order, the reference's ids need no more checking)
+            ref = rank + bucket * ngroups if ref_sorted else None
+            key = rank
+            key *= nb
+            key += bucket
+        if last_key is not None and key[0] < last_key or not (key[1:] >= key[:-1]).all():
+            return _cell_keys_unsorted(end, codes, lut, first, step, nb, ngroups)
+        if ref_sorted and ref is not None:
+            ref_sorted = (last_ref is None or ref[0] >= last_ref) and bool(
+                (ref[1:] >= ref[:-1]).all()
+            )
+            last_ref = int(ref[-1])
+        new = np.flatnonzero(key[1:] != key[:-1]) + 1
+        if last_key is None or key[0] != last_key:
+            new = np.concatenate(([0], new))
+        starts.append(new + a)
+        cells.append(key[new])
+        last_key = int(key[-1])
+    return None, np.concatenate(starts), np.concatenate(cells), ref_sorted
+
+
+def _cell_keys_unsorted(
+    end: np.ndarray,
+    codes: np.ndarray | None,
+    lut: np.ndarray | None,
+    first: int,
+    step: int,
+    nb: int,
+    ngroups: int,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, bool]:
+    """:func:`_cell_keys` for rows in any order: whole arrays and a stable sort."""
+    bucket = (end - 1) // step - first
+    if codes is None:
+        ref = key = bucket
+    else:
+        rank = lut[codes]
+        ref = bucket * ngroups + rank
+        key = rank * nb + bucket
+    ref_sorted = bool((ref[1:] >= ref[:-1]).all())
+    order = np.argsort(key, kind="stable")  # stable: each key's rows stay in row order
+    key = key[order]
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    return order, starts, key[starts], ref_sorted
+
+
+def _kahan_run_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Sum of each run ``values[start:start + length]`` as pandas' groupby sums floats.
+
+    pandas adds a group's values in row order with Kahan compensation (``y = v - c;
+    t = s + y; c = (t - s) - y; s = t``); a plain sum can differ in the last bits. Here
+    step *j* adds the *j*-th value of many runs at once, which costs one vectorised step
+    per position of the longest run. Runs are taken in blocks of neighbours, so a block's
+    values and buffers stay in the CPU cache. Values must be finite (pandas special-cases
+    infinities).
+    """
+    out = np.empty(len(starts))
+    block = _KAHAN_BLOCK
+    buffers = [np.empty(min(block, len(starts))) for _ in range(4)]
+    idx = np.empty(len(buffers[0]), dtype=np.int64)
+    for b0 in range(0, len(starts), block):
+        sl = slice(b0, b0 + block)
+        out[sl] = _kahan_block(values, starts[sl], lengths[sl], buffers, idx)
+    return out
+
+
+def _kahan_block(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                 buffers: list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """:func:`_kahan_run_sums` of one block of runs, in preallocated buffers."""
+    order = np.argsort(-lengths, kind="stable")
+    run_start, run_len = starts[order], lengths[order]
+    g = len(starts)
+    total, comp, y, t = (b[:g] for b in buffers)
+    total[:] = 0.0
+    comp[:] = 0.0
+    # active[j]: how many runs are longer than j (a prefix, as runs are longest first)
+    active = np.searchsorted(-run_len, -np.arange(int(run_len[0])), side="left")
+    for j, k in enumerate(active.tolist()):
+        s_, c_, y_, t_, i_ = total[:k], comp[:k], y[:k], t[:k], idx[:k]
+        np.add(run_start[:k], j, out=i_)
+        np.take(values, i_, out=y_)
+        np.subtract(y_, c_, out=y_)  # y = v - c
+        np.add(s_, y_, out=t_)  # t = s + y
+        np.subtract(t_, s_, out=c_)
+        np.subtract(c_, y_, out=c_)  # c = (t - s) - y
+        s_[:] = t_
+    out = np.empty(g)
+    out[order] = total
+    return out
 
 
 def _is_fixed(offset: pd.DateOffset) -> bool:
@@ -317,6 +690,10 @@ def burn_rate(
     cols = _by_list(by)
     require(increments, ["start", "end", "jobs_processed", "jobs_failed", *cols], "increments")
     ref = to_utc(now, "now") if now is not None else increments["end"].max()
+    if is_dask(increments):  # only increments ending inside the longest window count
+        ref = compute(ref)
+        longest = max(to_timedelta(w[0], "window") for w in windows)
+        increments = window_rows(increments, "end", ref - longest)
     budget = 1.0 - slo
     start = increments["start"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     end = increments["end"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()

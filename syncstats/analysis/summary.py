@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..fleet import is_dask, window_rows
 from ..io.syncdata import SyncData
 from ._util import to_timedelta, to_utc, wilson
 from .counters import audit, error_increments, increments
@@ -341,8 +342,10 @@ def batch_summary(
     >>> print(batch_summary(load("data"), window="7d"))  # doctest: +SKIP
     """
     snaps = data.snapshots
-    times = [t for t in (snaps["snapshot_at"].max() if len(snaps) else None,
-                         data.dlq["failed_at"].max() if len(data.dlq) else None)
+    lazy = is_dask(snaps)  # a fleet on dask: only the windows' rows come to the client
+    latest = snaps["snapshot_at"].max().compute() if lazy else (
+        snaps["snapshot_at"].max() if len(snaps) else None)
+    times = [t for t in (latest, data.dlq["failed_at"].max() if len(data.dlq) else None)
              if t is not None and t is not pd.NaT]
     if now is not None:
         end = to_utc(now, "now")
@@ -352,6 +355,9 @@ def batch_summary(
         end = None
     span = to_timedelta(window, "window") if window is not None else None
     inc = increments(snaps)
+    lower = end - 2 * span if (span is not None and end is not None) else None
+    if lazy:
+        inc = window_rows(inc, "end", lower)
     if end is None:
         cur = inc.iloc[:0]
         start = None
@@ -378,6 +384,8 @@ def batch_summary(
     per_source["source"] = per_source["source"].astype("str")
 
     err_inc = error_increments(data.errors, snaps)
+    if lazy:
+        err_inc = window_rows(err_inc, "end", lower)
     if end is not None:
         lo_t = start if start is not None else pd.Timestamp.min.tz_localize("UTC")
         err_inc = err_inc[(err_inc["end"] > lo_t) & (err_inc["end"] <= end)]
@@ -396,6 +404,8 @@ def batch_summary(
     sigs["error_type"] = sigs["error_type"].astype("str")
 
     findings = audit(snaps, data.errors)
+    if lazy:
+        findings = window_rows(findings, "snapshot_at")
     if end is not None:
         # with no window, every finding up to *end* counts (also at the first snapshot,
         # which opens the first interval and so is not after ``start``)

@@ -6,7 +6,7 @@ import fnmatch
 import os
 from pathlib import Path
 
-from ..exceptions import InputError
+from ..exceptions import InputError, ParameterError
 from ._common import Issues
 from .dlq import has_dead_letters, read_dlq_files
 from .log import LOG_PATTERNS, check_tz, read_log_files
@@ -81,7 +81,13 @@ def discover(root: str | os.PathLike[str]) -> dict[str, dict[str, list[Path]]]:
     return groups
 
 
-def load(root: str | os.PathLike[str], *, tz: str = "UTC", on_error: str = "report") -> SyncData:
+def load(
+    root: str | os.PathLike[str],
+    *,
+    tz: str = "UTC",
+    on_error: str = "report",
+    engine: str = "pandas",
+) -> SyncData:
     """Discover and read every snapshot, history, log and DLQ under *root*.
 
     Parameters
@@ -92,11 +98,17 @@ def load(root: str | os.PathLike[str], *, tz: str = "UTC", on_error: str = "repo
         Time zone of zone-less log timestamps (see :func:`read_log`).
     on_error : {'report', 'raise'}
         As for :func:`read_snapshots`.
+    engine : {'pandas', 'dask'}
+        ``'dask'``: ``snapshots`` and ``errors`` as dask DataFrames partitioned by source
+        (:mod:`syncstats.fleet`), which every analysis function accepts. A Parquet store
+        (``syncstats export --parquet``) as *root* is read lazily then; a data directory
+        is read into memory and split by source.
 
     Returns
     -------
     SyncData
-        All four frames. Per source, ``snapshots`` come from snapshot files and
+        All four frames. When *root* is a Parquet store, its frames
+        (:func:`~syncstats.read_parquet`). Per source, ``snapshots`` come from snapshot files and
         histories when any of them holds a snapshot, else from the ``Stats:`` lines of
         its logs; the ``origin`` column says which file (and line) each row comes from.
         Log files not needed are reported as ``not_used`` issues, files of no known kind
@@ -113,6 +125,21 @@ def load(root: str | os.PathLike[str], *, tz: str = "UTC", on_error: str = "repo
     >>> data.snapshots.groupby("source", observed=True).size()  # doctest: +SKIP
     """
     check_tz(tz)
+    if engine not in ("pandas", "dask"):
+        raise ParameterError(f"engine: expected 'pandas' or 'dask', found {engine!r}")
+    from .parquet import is_store, read_parquet
+
+    if is_store(root):
+        return read_parquet(root, engine=engine)
+    data = _load_files(root, tz, on_error)
+    if engine == "dask":
+        from ..fleet import from_syncdata
+
+        return from_syncdata(data)
+    return data
+
+
+def _load_files(root: str | os.PathLike[str], tz: str, on_error: str) -> SyncData:
     parts: list[SyncData] = []
     for source, kinds in discover(root).items():
         issues = Issues(on_error)

@@ -18,10 +18,15 @@ from tqdm import tqdm
 from .. import schemas
 from ..exceptions import DLQError, UnsafePickleError
 from ..recording.safepickle import safe_loads
+from . import _fastdlq
 from ._common import Issues, clean_path, clean_text, expand_paths, loads, read_bytes
 from .syncdata import SyncData
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
+
+#: Read large clean databases through ADBC and Arrow (:mod:`syncstats.io._fastdlq`); the
+#: per-row reader below is the reference, used for everything the fast path declines.
+FAST_PATH = True
 
 #: Columns of ``dead_letters`` loaded by default (``job_data`` only with ``decode_jobs``).
 DLQ_COLUMNS = (
@@ -78,11 +83,16 @@ def _quiescent_wal(path: Path) -> bool:
 #: Largest string, BLOB or row SQLite hands over (``SQLITE_LIMIT_LENGTH``): a backstop
 #: against crafted databases whose schema makes a few bytes read back as gigabytes.
 MAX_VALUE_BYTES = 1 << 26
+#: Seconds a reader waits for a writer's lock (SQLite's busy timeout).
+_TIMEOUT = 10.0
+
+
+def _uri(path: Path, params: str) -> str:
+    return f"file:{urllib.parse.quote(str(path.resolve()))}?{params}"
 
 
 def _connect(path: Path, params: str, timeout: float) -> sqlite3.Connection:
-    quoted = urllib.parse.quote(str(path.resolve()))
-    conn = sqlite3.connect(f"file:{quoted}?{params}", uri=True, timeout=timeout)
+    conn = sqlite3.connect(_uri(path, params), uri=True, timeout=timeout)
     try:
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
@@ -99,12 +109,18 @@ def connect_readonly(path: Path, *, timeout: float = 10.0) -> tuple[sqlite3.Conn
     directory holding a WAL database without its ``-shm`` file). Returns the connection
     and whether the fallback was taken.
     """
+    conn, params = _connect_readonly(path, timeout)
+    return conn, params == "immutable=1"
+
+
+def _connect_readonly(path: Path, timeout: float) -> tuple[sqlite3.Connection, str]:
+    """:func:`connect_readonly`, returning the URI parameters it opened *path* with."""
     try:
-        return _connect(path, "mode=ro", timeout), False
+        return _connect(path, "mode=ro", timeout), "mode=ro"
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise
-        return _connect(path, "immutable=1", timeout), True
+        return _connect(path, "immutable=1", timeout), "immutable=1"
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
@@ -116,14 +132,16 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 def _query_readonly(
-    path: Path, query: Callable[[sqlite3.Connection], _T], *, timeout: float = 10.0
+    path: Path, query: Callable[[sqlite3.Connection, str], _T], *, timeout: float = 10.0
 ) -> tuple[_T, bool]:
     """Run *query* on a read-only connection to *path*: ``(result, immutable fallback)``.
 
-    A quiescent WAL database (see :func:`_quiescent_wal`) is read with ``immutable=1``,
-    which creates nothing next to it; the result is kept only if the file did not change
-    meanwhile (a writer that opened it would checkpoint into it), else the read is
-    repeated and, at last, done through :func:`connect_readonly`.
+    *query* gets the connection and the URI parameters it was opened with (``mode=ro``
+    or ``immutable=1``), so that a second reader (the ADBC fast path) opens the file the
+    same way. A quiescent WAL database (see :func:`_quiescent_wal`) is read with
+    ``immutable=1``, which creates nothing next to it; the result is kept only if the
+    file did not change meanwhile (a writer that opened it would checkpoint into it),
+    else the read is repeated and, at last, done through :func:`connect_readonly`.
     """
     for _attempt in range(3):
         if not _quiescent_wal(path):
@@ -133,7 +151,7 @@ def _query_readonly(
         try:
             conn = _connect(path, "immutable=1", timeout)
             try:
-                result = query(conn)
+                result = query(conn, "immutable=1")
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -142,9 +160,9 @@ def _query_readonly(
             if error is not None:
                 raise error
             return result, False
-    conn, fallback = connect_readonly(path, timeout=timeout)
+    conn, params = _connect_readonly(path, timeout)
     try:
-        return query(conn), fallback
+        return query(conn, params), params == "immutable=1"
     finally:
         conn.close()
 
@@ -158,7 +176,7 @@ def has_dead_letters(path: Path) -> bool:
     if not is_sqlite(path):
         return False
 
-    def query(conn: sqlite3.Connection) -> bool:
+    def query(conn: sqlite3.Connection, params: str) -> bool:
         row = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dead_letters'"
         ).fetchone()
@@ -168,7 +186,7 @@ def has_dead_letters(path: Path) -> bool:
         return _query_readonly(path, query, timeout=2.0)[0]
     except sqlite3.OperationalError as exc:
         return "locked" in str(exc) or "busy" in str(exc)
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):  # a corrupt schema's non-UTF-8 error text
         return False
 
 
@@ -205,6 +223,14 @@ def read_dlq(
     -------
     SyncData
         ``dlq`` filled (schema :data:`syncstats.schemas.DLQ`) and ``issues``.
+
+    Notes
+    -----
+    A database of 1 MB or more is read through ADBC's SQLite driver straight into
+    Arrow (:mod:`syncstats.io._fastdlq`) when ``adbc_driver_sqlite`` is installed; on
+    anything that path cannot reproduce exactly (a value of an unexpected type, text
+    that is not UTF-8, a time in another form, ...) the row-by-row reader reads the
+    database instead, so the result is the same either way.
 
     Examples
     --------
@@ -245,11 +271,27 @@ def read_dlq_files(
             continue
         if raw is None:
             continue
-        parts.append(_normalise(raw, src, f, decode_jobs, issues))
+        # a DataFrame: the fast path built the rows already (see _read_sqlite)
+        parts.append(raw if isinstance(raw, pd.DataFrame)
+                     else _normalise(raw, src, f, decode_jobs, issues))
     if not parts:
         return schemas.empty(schemas.DLQ)
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return schemas.conform(frame, schemas.DLQ)
+    if len(parts) == 1:
+        # one file, one source: a frame already in failed_at order (a DLQ appends in
+        # time order) is what the schema's stable sort would return; skip computing it
+        return schemas.conform(parts[0], schemas.DLQ, sort=not _in_time_order(parts[0]))
+    return schemas.conform(pd.concat(parts, ignore_index=True), schemas.DLQ)
+
+
+def _in_time_order(frame: pd.DataFrame) -> bool:
+    """True when ``failed_at`` never decreases down *frame* and NaT come last only."""
+    times = frame["failed_at"].array
+    nat = np.asarray(times.isna())
+    known = len(nat) - int(nat.sum())
+    if nat[:known].any():
+        return False
+    ticks = times.asi8[:known]
+    return bool((ticks[1:] >= ticks[:-1]).all())
 
 
 def _not_a_dlq(f: Path, src: str, issues: Issues) -> None:
@@ -267,15 +309,30 @@ def _not_a_dlq(f: Path, src: str, issues: Issues) -> None:
                ".csv/.json/.jsonl export; not read")
 
 
+def _fast_candidate(f: Path, decode_jobs: bool) -> bool:
+    """Whether to try :mod:`._fastdlq` on *f* (it may still decline)."""
+    if not FAST_PATH or decode_jobs:  # job_data is decoded row by row anyway
+        return False
+    try:
+        big = os.stat(f).st_size >= _fastdlq.MIN_FILE_BYTES
+    except OSError:
+        return False
+    return big and _fastdlq.available()
+
+
 def _read_sqlite(
     f: Path, src: str, decode_jobs: bool, issues: Issues
-) -> dict[str, Any] | None:
+) -> dict[str, Any] | pd.DataFrame | None:
+    """The rows of *f*'s ``dead_letters``: raw columns for :func:`_normalise`, or the
+    finished frame when the fast path read them; None when nothing can be loaded."""
     wanted = list(DLQ_COLUMNS) + (["job_data"] if decode_jobs else [])
     notes: list[tuple[str, str]] = []  # issues of the read that is kept
+    fast = _fast_candidate(f, decode_jobs)
 
-    def query(conn: sqlite3.Connection) -> tuple[list[str], list[str], list[Any]] | None:
+    def query(conn: sqlite3.Connection, params: str) -> Any:
         notes.clear()
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {r[0]: r[1] for r in conn.execute(
+            "SELECT name, rootpage FROM sqlite_master WHERE type='table'")}
         if "dead_letters" not in tables:
             notes.append(("no_table", "SQLite database without a dead_letters table"))
             return None
@@ -296,6 +353,15 @@ def _read_sqlite(
             notes.append(("schema",
                           f"dead_letters lacks column(s) {absent}; loaded as missing values"))
         cols = [c for c in wanted if c in present]
+        if fast and isinstance(tables["dead_letters"], int) and tables["dead_letters"] > 0:
+            # an ordinary table (a virtual one has no b-tree: rootpage 0; its values come
+            # from a module, which the two SQLite builds need not share)
+            frame = _fastdlq.read_dead_letters(
+                _uri(f, params), cols, missing, timeout=_TIMEOUT,
+                max_value_bytes=MAX_VALUE_BYTES, source=clean_text(src), origin=clean_path(f),
+            )
+            if frame is not None:
+                return frame
         sql = f"SELECT {', '.join(cols)} FROM dead_letters ORDER BY id"
         text_cols = [c for c in _TEXT_COLUMNS if c in cols]
         # one read transaction: the BLOB census and the rows see the same snapshot
@@ -322,8 +388,8 @@ def _read_sqlite(
         return cols, missing, rows, blobs
 
     try:
-        result, immutable = _query_readonly(f, query)
-    except sqlite3.Error as exc:
+        result, immutable = _query_readonly(f, query, timeout=_TIMEOUT)
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # corrupt: error text not UTF-8
         issues.add(src, f, None, "unreadable", f"cannot be read (opened read-only): {exc}")
         return None
     if immutable:
@@ -331,8 +397,8 @@ def _read_sqlite(
                    "mode=ro could not open it; read as immutable (read-only copy?)")
     for kind, detail in notes:
         issues.add(src, f, None, kind, detail)
-    if result is None:
-        return None
+    if result is None or isinstance(result, pd.DataFrame):
+        return result
     cols, missing, rows, blobs = result
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
     raw: dict[str, Any] = {c: list(v) for c, v in zip(cols, columns, strict=True)}

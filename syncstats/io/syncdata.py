@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -60,7 +61,10 @@ class SyncData:
         """Every source that appears in any frame, sorted."""
         names: set[str] = set()
         for frame in (self.snapshots, self.errors, self.dlq):
-            names.update(str(s) for s in frame["source"].unique())
+            if type(frame).__module__.startswith("dask"):  # lazy: its known categories
+                names.update(str(s) for s in frame["source"].cat.categories)
+            else:
+                names.update(str(s) for s in frame["source"].unique())
         return sorted(names)
 
     def select(self, sources: str | Iterable[str] | None) -> SyncData:
@@ -76,6 +80,10 @@ class SyncData:
         keep = {sources} if isinstance(sources, str) else {str(s) for s in sources}
 
         def pick(frame: pd.DataFrame) -> pd.DataFrame:
+            if type(frame).__module__.startswith("dask"):  # lazy: filter per partition
+                names = [c for c in frame["source"].cat.categories if c in keep]
+                out = frame[frame["source"].isin(names)]
+                return out.assign(source=out["source"].cat.set_categories(names))
             mask = frame["source"].astype("str").isin(keep)
             out = frame[mask].reset_index(drop=True)
             out["source"] = out["source"].cat.remove_unused_categories()
@@ -86,17 +94,33 @@ class SyncData:
             issues=pick(self.issues),
         )
 
+    def to_parquet(self, path: str | os.PathLike[str]) -> dict[str, int]:
+        """Append these frames to a Parquet history store (see :mod:`syncstats.io.parquet`).
+
+        Hive-partitioned by source and month, append-only and idempotent: rows the store
+        already holds are not written again. Returns the rows written per frame.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> SyncData().to_parquet(tempfile.mkdtemp())
+        {'snapshots': 0, 'errors': 0, 'dlq': 0, 'issues': 0}
+        """
+        from .parquet import write_parquet
+
+        return write_parquet(self, path)
+
     def __repr__(self) -> str:
         return (
-            f"SyncData(sources={self.sources}, snapshots={len(self.snapshots)}, "
-            f"errors={len(self.errors)}, dlq={len(self.dlq)}, issues={len(self.issues)})"
+            f"SyncData(sources={self.sources}, snapshots={_size(self.snapshots)}, "
+            f"errors={_size(self.errors)}, dlq={_size(self.dlq)}, issues={_size(self.issues)})"
         )
 
     def _repr_html_(self) -> str:
         from html import escape
 
         rows = "".join(
-            f"<tr><td>{name}</td><td>{len(frame):,}</td></tr>"
+            f"<tr><td>{name}</td><td>{escape(_size(frame, ','))}</td></tr>"
             for name, frame in (
                 ("snapshots", self.snapshots),
                 ("errors", self.errors),
@@ -109,6 +133,13 @@ class SyncData:
             f"<div><b>SyncData</b> — sources: {srcs}<table><tr><th>frame</th><th>rows</th>"
             f"</tr>{rows}</table></div>"
         )
+
+
+def _size(frame: pd.DataFrame, spec: str = "") -> str:
+    """Row count, without computing a lazy (dask) frame."""
+    if type(frame).__module__.startswith("dask"):
+        return f"<dask, {frame.npartitions} partitions>"
+    return format(len(frame), spec)
 
 
 def _concat(frames: list[pd.DataFrame], schema: schemas.Schema) -> pd.DataFrame:

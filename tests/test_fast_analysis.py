@@ -1,0 +1,463 @@
+"""The vectorised fast paths of ``increments`` and ``trend`` against the reference code
+and against a plain loop written here, on the sample data, hand-made defect fixtures
+(FORMATS.md) and hypothesis-generated snapshot frames.
+
+The reference implementations (``_increments_reference``, ``_trend_reference``) are the
+code the fast paths replace; the fast functions return None where they decline, and the
+tests check both that the results are identical (``check_exact``) and that the fast path
+was taken where it should be, so a silent fallback fails here.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from frames import COUNTERS, hours, snap, snapshots
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import syncstats
+from syncstats import schemas
+from syncstats.analysis import counters, rates
+from syncstats.analysis._util import check_freq, to_utc, utc_series
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CEILING = 10_000_000
+KW = {"ceiling": CEILING, "jump_factor": 50, "jump_min": 1000}
+US = pd.Timedelta(1, "us")
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def fast_vs_reference_increments(s: pd.DataFrame, *, expect_fast: bool = True,
+                                 **kw: Any) -> pd.DataFrame:
+    """Assert the fast path equals the reference on *s* (and ran, when *expect_fast* and
+    there is an interval); return the reference's result."""
+    params = {**KW, **kw}
+    ref = counters._increments_reference(s, **params)
+    fast = counters._increments_fast(s, **params)
+    if expect_fast and len(ref):
+        assert fast is not None, "the fast path declined"
+    if fast is not None:
+        pd.testing.assert_frame_equal(fast, ref, check_exact=True)
+    pd.testing.assert_frame_equal(syncstats.increments(s, **params), ref, check_exact=True)
+    return ref
+
+
+def fast_vs_reference_trend(inc: pd.DataFrame, freq: str, by: str | None, now: Any = None,
+                            *, expect_fast: bool = True) -> pd.DataFrame:
+    cols = [by] if by else []
+    ref_now = to_utc(now, "now") if now is not None else None
+    offset = check_freq(freq)
+    fast = rates._trend_fast(inc, offset, cols, ref_now, "UTC", 0.95)
+    kept = inc if ref_now is None else inc[inc["end"] <= ref_now]
+    if kept.empty:
+        ref = rates._empty_trend(cols)
+    else:
+        ref = rates._trend_reference(inc, freq, offset, cols, ref_now, "UTC", 0.95)
+    finite = np.isfinite(kept["total_processing_time"].to_numpy()).all()
+    if expect_fast and len(kept) and finite:
+        assert fast is not None, f"the fast path declined ({freq}, by={by}, now={now})"
+    if fast is not None:
+        pd.testing.assert_frame_equal(fast, ref, check_exact=True)
+    got = syncstats.trend(inc, freq, by=by, now=now)
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    return ref
+
+
+def loop_increments(s: pd.DataFrame, ceiling: int = CEILING, jump_factor: float = 50,
+                    jump_min: int = 1000) -> list[tuple]:
+    """increments() as a plain loop over rows, following its documentation."""
+    records = s.to_dict("records")
+    codes = s["source"].cat.codes.tolist()
+    # by source (category order), then time (a missing time last), then row order
+    order = sorted(range(len(records)), key=lambda i: (
+        codes[i], pd.isna(records[i]["snapshot_at"]),
+        records[i]["snapshot_at"] if pd.notna(records[i]["snapshot_at"]) else 0, i))
+    intervals: dict[str, list[dict]] = defaultdict(list)
+    last: dict[str, dict] = {}
+    for i in order:
+        r = records[i]
+        vals = [r[c] for c in COUNTERS]
+        tpt = r["total_processing_time"]
+        usable = (all(0 <= v <= ceiling for v in vals) and not (tpt < 0 or math.isinf(tpt))
+                  and pd.notna(r["snapshot_at"]))
+        if not usable:
+            continue
+        src = r["source"]
+        prev = last.get(src)
+        last[src] = r
+        if prev is None:
+            continue
+        pvals = [prev[c] for c in COUNTERS]
+        sess_changed = (pd.notna(r["session_start"]) and pd.notna(prev["session_start"])
+                        and r["session_start"] != prev["session_start"])
+        reset = any(v < p for v, p in zip(vals, pvals, strict=True)) or sess_changed
+        h = (r["snapshot_at"] - prev["snapshot_at"]).total_seconds() / 3600.0
+        intervals[src].append({"cur": r, "prev": prev, "reset": reset, "hours": h,
+                               "dproc": float(vals[0] - pvals[0])})
+    out = []
+    for src in sorted(intervals, key=lambda x: s["source"].cat.categories.get_loc(x)):
+        ivs = intervals[src]
+        rates_ = [iv["dproc"] / iv["hours"] for iv in ivs if not iv["reset"] and iv["hours"] > 0]
+        med = statistics.median(rates_) if rates_ else 0.0
+        for iv in ivs:
+            cur, prev = iv["cur"], iv["prev"]
+            threshold = max(jump_min, jump_factor * med * iv["hours"])
+            impl = not iv["reset"] and iv["dproc"] > threshold
+            if iv["reset"]:
+                kind, vals = "reset", [cur[c] for c in COUNTERS]
+                tpt = cur["total_processing_time"]
+            elif impl:
+                kind, vals, tpt = "implausible", [0] * 6, 0.0
+            else:
+                kind = "delta"
+                vals = [cur[c] - prev[c] for c in COUNTERS]
+                tpt = cur["total_processing_time"] - prev["total_processing_time"]
+            out.append((src, prev["snapshot_at"], cur["snapshot_at"], kind, *vals, tpt,
+                        cur["origin"]))
+    return out
+
+
+def rows_of(inc: pd.DataFrame) -> list[tuple]:
+    return [tuple(r) for r in inc.astype({"source": str, "kind": str})
+            .itertuples(index=False)]
+
+
+def same_rows(got: list[tuple], want: list[tuple]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g[:-2] == w[:-2] and g[-1] == w[-1], (g, w)
+        assert (math.isnan(g[-2]) and math.isnan(w[-2])) or g[-2] == w[-2], (g, w)
+
+
+def loop_trend(inc: pd.DataFrame, freq: str, by: str | None) -> dict[tuple, list]:
+    """Hourly (or *freq*) sums per (group, bucket start) as a plain loop, no zero fill:
+    right-closed buckets, an interval in the bucket of its end."""
+    step = pd.Timedelta(freq)
+    sums: dict[tuple, list] = {}
+    for r in inc.to_dict("records"):
+        t = r["end"] - US
+        bucket = t.floor(step)
+        key = (str(r[by]) if by else None, bucket)
+        acc = sums.setdefault(key, [0, 0, 0, 0, 0.0])
+        for j, c in enumerate(("jobs_processed", "jobs_succeeded", "jobs_failed",
+                               "jobs_to_dlq")):
+            acc[j] += r[c]
+        acc[4] += r["total_processing_time"]
+    return sums
+
+
+def check_loop_trend(trend: pd.DataFrame, inc: pd.DataFrame, freq: str, by: str | None) -> None:
+    sums = loop_trend(inc, freq, by)
+    got = {}
+    for r in trend.to_dict("records"):
+        key = (str(r[by]) if by else None, r["bucket"])
+        if r["processed"] or r["succeeded"] or r["failed"] or r["to_dlq"]:
+            got[key] = [r["processed"], r["succeeded"], r["failed"], r["to_dlq"]]
+    want = {k: v[:4] for k, v in sums.items() if any(v[:4])}
+    assert got == want
+    for r in trend.to_dict("records"):
+        key = (str(r[by]) if by else None, r["bucket"])
+        if r["processed"] > 0:
+            assert math.isclose(r["avg_processing_time"] * r["processed"], sums[key][4],
+                                rel_tol=1e-9, abs_tol=1e-9)
+
+
+# -- the sample data -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample() -> syncstats.SyncData:
+    return syncstats.load(DATA)
+
+
+def test_sample_increments_fast_equals_reference_and_loop(sample):
+    s = sample.snapshots
+    ref = fast_vs_reference_increments(s)
+    assert set(ref["kind"].astype(str)) == {"delta", "reset", "implausible"}
+    same_rows(rows_of(ref), loop_increments(s))
+
+
+@pytest.mark.parametrize(("freq", "by"), [("1h", "source"), ("15min", "source"),
+                                         ("2h", None)])
+def test_sample_trend_fast_equals_reference_and_loop(sample, freq, by):
+    inc = syncstats.increments(sample.snapshots)
+    t = fast_vs_reference_trend(inc, freq, by)
+    check_loop_trend(t, inc, freq, by)
+    latest = inc["end"].max()
+    for now in (latest - pd.Timedelta("3D"), latest + pd.Timedelta("5h")):
+        fast_vs_reference_trend(inc, freq, by, now)
+
+
+def test_sample_every_snapshot_usable_takes_the_neighbour_path(sample):
+    s = sample.snapshots
+    ok = counters._usable([s[c].to_numpy() for c in COUNTERS],
+                          s["total_processing_time"].to_numpy(),
+                          counters._i8(s["snapshot_at"]), CEILING)
+    clean = s[ok].reset_index(drop=True) if ok is not None else s
+    inc = fast_vs_reference_increments(clean)
+    # the origin column is zero-copy slices of the input's Arrow strings
+    assert inc["origin"].tolist() == counters._increments_reference(clean, **KW)[
+        "origin"].tolist()
+
+
+# -- hand-made fixtures with the FORMATS.md defects ------------------------------------
+
+
+def _series(rows: list[tuple], source: str = "w", **kw: Any) -> list[dict]:
+    return [snap(hours(h), p, f, source=source, **{**kw, **extra}) for h, p, f, extra in rows]
+
+
+def defects_frame() -> pd.DataFrame:
+    a = _series([
+        (0, 100, 10, {}), (1, 110, 11, {}), (2, 120, 12, {}),
+        (3, 5, 0, {"session": hours(2.5)}),  # reset: counter drop + new session
+        (4, 15, 1, {"session": hours(2.5)}),
+        (5, 20, 1, {"session": hours(4.5)}),  # new session without a drop
+        (6, -3, 0, {"session": hours(4.5)}),  # corrupt: negative
+        (7, 30_000_000, 0, {"session": hours(4.5)}),  # above the sanity ceiling
+        (8, 60_000, 600, {"session": hours(4.5)}),  # doubling bug below the ceiling
+        (9, 60_010, 600, {"session": hours(4.5)}),
+        (9, 60_012, 600, {"session": hours(4.5)}),  # duplicate time
+        (10, 60_020, 601, {"session": hours(4.5), "tpt": -1.0}),  # invalid time sum
+        (11, 60_030, 602, {"session": hours(4.5), "time_from": "mtime"}),
+    ])
+    b = _series([(0.5, 7, 1, {}), (1.5, 9, 1, {}), (30, 12, 2, {})], source="v")  # a gap
+    return snapshots(a + b)
+
+
+def test_defects_fixture():
+    s = defects_frame()
+    ref = fast_vs_reference_increments(s)
+    assert set(ref["kind"].astype(str)) == {"delta", "reset", "implausible"}
+    same_rows(rows_of(ref), loop_increments(s))
+    for by in ("source", None):
+        fast_vs_reference_trend(ref, "1h", by)
+    # kind's categories (delta, reset, implausible) are not in lexical order: reference
+    fast_vs_reference_trend(ref, "1h", "kind", expect_fast=False)
+
+
+def test_both_fast_layouts_are_used(monkeypatch):
+    calls: list[str] = []
+    for name in ("_fill_neighbours", "_fill_gather"):
+        real = getattr(counters, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            calls.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(counters, name, spy)
+    rows = []
+    for src in ("a", "b"):  # counter drops without a session change, unknown sessions
+        rows += [snap(hours(h), p, 1, source=src, session=None)
+                 for h, p in enumerate([40, 50, 60, 3, 13, 23, 2])]
+    s = snapshots(rows)
+    inc = fast_vs_reference_increments(s)
+    assert set(calls) == {"_fill_neighbours"}
+    assert inc["kind"].astype(str).tolist().count("reset") == 4
+    same_rows(rows_of(inc), loop_increments(s))
+    for dtype in (object, "string[pyarrow]", "string[python]"):  # cast to str as the reference
+        fast_vs_reference_increments(s.assign(origin=s["origin"].astype(dtype)))
+    calls.clear()
+    shuffled = s.iloc[::-1].reset_index(drop=True)
+    fast_vs_reference_increments(shuffled)
+    assert set(calls) == {"_fill_gather"}
+
+
+@pytest.mark.parametrize("chunk", [3])
+def test_small_chunks_and_blocks(sample, monkeypatch, chunk):
+    # the fast paths work in chunks of 2**20 rows and blocks of 2**14 runs: shrink them
+    # so that their seams (a run or a key crossing a chunk) are crossed here
+    monkeypatch.setattr(counters, "_CHUNK", chunk)
+    monkeypatch.setattr(rates, "_CHUNK", chunk)
+    monkeypatch.setattr(rates, "_KAHAN_BLOCK", chunk)
+    s = sample.snapshots
+    for frame in (s, s.iloc[::-1].reset_index(drop=True), defects_frame()):
+        inc = fast_vs_reference_increments(frame)
+        fast_vs_reference_trend(inc, "1h", "source")
+        fast_vs_reference_trend(inc, "1D", None, inc["end"].max() - pd.Timedelta("2D"))
+    one = s[s["source"] == "worker-a"].reset_index(drop=True)  # reference ids sorted
+    fast_vs_reference_trend(fast_vs_reference_increments(one), "1h", "source")
+
+
+def test_nat_snapshot_time_and_nan_processing_time():
+    rows = [snap(hours(h), 10 * h + 10, h) for h in range(5)]
+    rows[2]["snapshot_at"] = None  # a raw stderr line: no time
+    rows[3]["total_processing_time"] = float("nan")  # usable; its deltas are NaN
+    s = snapshots(rows)
+    inc = fast_vs_reference_increments(s)
+    assert inc["total_processing_time"].isna().sum() == 2
+    same_rows(rows_of(inc), loop_increments(s))
+    # NaN sums: the trend fast path declines (pandas skips NaN), the reference runs
+    assert rates._trend_fast(inc, check_freq("1h"), ["source"], None, "UTC", 0.95) is None
+    fast_vs_reference_trend(inc, "1h", "source")
+
+
+def test_unsorted_input_unused_and_unordered_categories():
+    rows = []
+    for src, base in (("b", 50), ("a", 1000), ("c", 7)):
+        rows += [snap(hours(h), base + 10 * h, h, source=src) for h in range(6)]
+    s = snapshots(rows)
+    cats = ["c", "zz-unused", "a", "b"]
+    s["source"] = s["source"].cat.set_categories(cats)
+    shuffled = s.sample(frac=1, random_state=3).reset_index(drop=True)
+    inc = fast_vs_reference_increments(shuffled)
+    # the reference sorts by category order; categories of the result are lexical
+    assert inc["source"].astype(str).unique().tolist() == ["c", "a", "b"]
+    assert inc["source"].cat.categories.tolist() == ["a", "b", "c"]
+    same_rows(rows_of(inc), loop_increments(shuffled))
+    # trend: categories out of lexical order go to the reference
+    inc2 = inc.assign(source=inc["source"].cat.set_categories(["c", "a", "b"]))
+    assert rates._trend_fast(inc2, check_freq("1h"), ["source"], None, "UTC", 0.95) is None
+    fast_vs_reference_trend(inc, "1h", "source")
+
+
+def test_object_dtype_categories():
+    s = defects_frame()
+    cats = pd.Index(s["source"].cat.categories.tolist(), dtype=object)
+    s["source"] = pd.Categorical(s["source"].astype(str), categories=cats)
+    assert s["source"].cat.categories.dtype == object
+    inc = fast_vs_reference_increments(s)
+    inc["source"] = pd.Categorical(inc["source"].astype(str), categories=cats)
+    fast_vs_reference_trend(inc, "1h", "source")
+    t = fast_vs_reference_trend(inc, "7D", "source")  # one bucket, every cell filled
+    assert t["source"].cat.categories.dtype == object  # the reference keeps the input dtype
+
+
+def test_object_origin_and_declined_frames():
+    s = defects_frame()
+    fast_vs_reference_increments(s.assign(origin=s["origin"].astype(object)))
+    # outside the documented schema: the fast path declines, the reference decides
+    as_float = s.assign(jobs_failed=s["jobs_failed"].astype("float64"))
+    assert counters._increments_fast(as_float, **KW) is None
+    as_str = s.assign(source=s["source"].astype(str))
+    assert counters._increments_fast(as_str, **KW) is None
+    assert counters._increments_fast(s, **{**KW, "ceiling": 2**60}) is None
+    assert counters._increments_fast(s.drop(columns="origin"), **KW) is None
+    pd.testing.assert_frame_equal(syncstats.increments(as_str),
+                                  counters._increments_reference(as_str, **KW))
+
+
+def test_trend_declines_outside_utc_fixed_buckets():
+    inc = syncstats.increments(defects_frame())
+    off = check_freq("1h")
+    assert rates._trend_fast(inc, off, ["source"], None, "Europe/Berlin", 0.95) is None
+    assert rates._trend_fast(inc, check_freq("MS"), ["source"], None, "UTC", 0.95) is None
+    assert rates._trend_fast(inc, off, ["source"], None, "UTC", 0.95) is not None
+
+
+def test_trend_full_grid_keeps_the_input_categories():
+    # every (bucket, source) cell observed: the reference keeps the input dtype,
+    # unused categories included (its reindex returns the groupby's own index)
+    rows = []
+    for src in ("a", "b"):
+        rows += [snap(hours(h), 10 * h, 0, source=src) for h in range(4)]
+    inc = syncstats.increments(snapshots(rows))
+    inc["source"] = inc["source"].cat.add_categories(["zzz"])
+    t = fast_vs_reference_trend(inc, "1h", "source")
+    assert t["source"].cat.categories.tolist() == ["a", "b", "zzz"]
+
+
+def test_kahan_sums_match_pandas_groupby_exactly():
+    rng = np.random.default_rng(7)
+    n = 5000
+    key = np.sort(rng.integers(0, 300, n))
+    values = rng.choice([1e16, 1.0, -1e16, 0.1, 3.3e-5, 123456.789], n) * rng.random(n)
+    # pandas' compensated kernel runs when the group ids are not sorted in row order
+    shuffled = rng.permutation(n)
+    want = pd.Series(values[shuffled]).groupby(key[shuffled], sort=True).sum().to_numpy()
+    order = np.argsort(key[shuffled], kind="stable")
+    k, v = key[shuffled][order], values[shuffled][order]
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    lengths = np.diff(np.append(starts, n))
+    got = rates._kahan_run_sums(v, starts, lengths)
+    assert (got == want).all()
+    assert not (np.add.reduceat(v, starts) == want).all()  # the plain sum differs
+
+
+def test_utc_series_is_a_view_with_the_schema_dtype():
+    i8 = np.array([0, 1_790_812_800_000_000], dtype=np.int64)
+    s = utc_series(i8)
+    assert s.dtype == schemas.UTC_DTYPE
+    assert s.iloc[1] == pd.Timestamp("2026-10-01", tz="UTC")
+    assert np.shares_memory(s.to_numpy(dtype="datetime64[us]"), i8)
+
+
+# -- hypothesis: generated snapshot frames ---------------------------------------------
+
+_op = st.one_of(
+    st.tuples(st.just("step"), st.integers(0, 30), st.integers(0, 5)),
+    st.tuples(st.just("step"), st.integers(0, 30), st.integers(0, 5)),
+    st.tuples(st.just("step"), st.integers(0, 30), st.integers(0, 5)),
+    st.tuples(st.just("reset"), st.integers(0, 20), st.booleans()),
+    st.tuples(st.just("double"), st.just(0), st.just(0)),
+    st.tuples(st.just("corrupt"), st.sampled_from(["negative", "over", "tpt", "nat"]),
+              st.just(0)),
+)
+
+
+@st.composite
+def snapshot_frames(draw: Any) -> pd.DataFrame:
+    rows = []
+    for i in range(draw(st.integers(1, 3))):
+        src = f"w{draw(st.sampled_from('abc'))}{i}"
+        processed, failed, session = draw(st.integers(0, 5000)), 0, 0
+        minute = 0
+        for op in draw(st.lists(_op, max_size=14)):
+            # 0 minutes apart: a duplicate time; up to 3 h apart: several buckets
+            minute += draw(st.sampled_from([0, 5, 15, 60, 61, 180]))
+            kind = op[0]
+            extra: dict[str, Any] = {}
+            if kind == "step":
+                processed, failed = processed + op[1], failed + min(op[2], op[1])
+            elif kind == "reset":
+                processed, failed = op[1], 0
+                session += 1 if op[2] else 0
+            elif kind == "double":
+                processed, failed = 2 * processed, 2 * failed
+            row = snap(hours(minute / 60), processed, min(failed, processed), source=src,
+                       session=hours(-100 + session), tpt=0.5 * processed + 0.1)
+            if kind == "corrupt":
+                if op[1] == "negative":
+                    row["jobs_to_dlq"] = -1
+                elif op[1] == "over":
+                    row["jobs_processed"] = CEILING + 1
+                elif op[1] == "tpt":
+                    row["total_processing_time"] = float("inf")
+                else:
+                    row["snapshot_at"] = None
+            rows.append({**row, **extra})
+    frame = snapshots(rows)
+    if draw(st.booleans()):  # unsorted input
+        perm = draw(st.permutations(range(len(frame))))
+        frame = frame.iloc[list(perm)].reset_index(drop=True)
+    return frame
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshot_frames(), st.sampled_from([10, 1000]))
+def test_generated_frames_fast_equals_reference_and_loop(frame, jump_min):
+    inc = fast_vs_reference_increments(frame, jump_min=jump_min)
+    same_rows(rows_of(inc), loop_increments(frame, jump_min=jump_min))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snapshot_frames(), st.sampled_from(["1h", "15min", "1D", "7min"]),
+       st.sampled_from(["source", None]), st.sampled_from([None, 2.0, 5.5, 100.0]))
+def test_generated_frames_trend_fast_equals_reference(frame, freq, by, now_h):
+    inc = syncstats.increments(frame)
+    if inc.empty:
+        return
+    now = None if now_h is None else hours(now_h)
+    t = fast_vs_reference_trend(inc, freq, by, now)
+    if now is None:
+        check_loop_trend(t, inc, freq, by)
