@@ -254,3 +254,22 @@ def test_engine_option_is_validated(capsys):
         cli.main(["summary", str(DATA), "--engine", "spark"])
     with pytest.raises(syncstats.ParameterError, match="engine"):
         syncstats.load(DATA, engine="spark")
+
+
+@pytest.mark.slow
+def test_report_on_a_store_with_the_dask_engine_says_what_the_pandas_report_says(
+        client, store, tmp_path):
+    from syncstats.report import render_report
+
+    kwargs = {"now": NOW, "fmt": "md", "progress": False}
+    lazy = render_report(store, out=tmp_path / "dask.md", engine="dask",
+                         scheduler=client.scheduler.address, **kwargs)
+    eager = render_report(DATA, out=tmp_path / "pandas.md", **kwargs)
+
+    def text(path: Path) -> list[str]:  # the prose and tables, not the figures or the path
+        return [line for line in path.read_text().splitlines()
+                if not line.startswith(("![", "Data: "))]
+
+    got, want = text(lazy), text(eager)
+    assert any("attempts" in line for line in want)
+    assert got == want
