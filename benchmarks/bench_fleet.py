@@ -852,9 +852,12 @@ def main(argv: list[str] | None = None) -> int:
             cross["pandas_max_snapshots_in_24gib"] = int((24 * GIB - base) / per_row)
         report["crossover"] = cross
         print()
-        print(f"crossover: dask faster from {cross['dask_faster_from_sources']} sources on; "
-              f"pandas over budget ({args.pandas_budget_gb} GiB) at "
-              f"{cross['pandas_over_budget_at_sources']} sources")
+        if args.skip_pandas:
+            print("crossover: not measured (--skip-pandas)")
+        else:
+            print(f"crossover: dask faster from {cross['dask_faster_from_sources']} sources "
+                  f"on; pandas over budget ({args.pandas_budget_gb} GiB) at "
+                  f"{cross['pandas_over_budget_at_sources']} sources")
         if per_row:
             print(f"  pandas peak RSS per snapshot (largest run, above the import): "
                   f"{per_row:,.0f} B -> the whole store would need "
