@@ -48,6 +48,8 @@ _ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 # host started) does not, and must not be read as the year 42.
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _EARLIEST = pd.Timestamp(0, unit="s", tz="UTC")
+#: A zone-less log time like the fast path's (see :func:`_parse_naive`).
+_SENTINEL_TIME = "2000-01-01 00:00:00"
 _LATEST = pd.Timestamp(10**11, unit="s", tz="UTC")
 
 #: Payload keys of the ``Stats:`` line and the snapshot fields they hold.
@@ -167,8 +169,11 @@ def read_log(
     Both logrus forms (the log file's ``time="..." level=... msg="..."`` with an
     escaped message, and the console's ``INFO[...] message``) and raw plugin stderr
     (``\\x01i\\x02[... Worker] Stats: {...}``) are recognised; every other line is
-    skipped without being parsed. Files are streamed line by line, so memory does not
-    grow with the file's size (only with the number of ``Stats:`` lines).
+    skipped without being parsed. Files are streamed (read in blocks of a few MB), so
+    memory does not grow with the file's size (only with the number of ``Stats:``
+    lines). The worker's lines are read by a vectorised fast path
+    (:mod:`syncstats.io._fastlog`); any line it cannot read exactly as the per-line
+    reader would is read by that reader.
 
     Parameters
     ----------
@@ -213,10 +218,31 @@ def read_log(
     return SyncData(snapshots=snapshots, errors=errors, issues=issues.frame())
 
 
+#: Take the vectorised fast path (:mod:`syncstats.io._fastlog`) for the lines it can
+#: reproduce exactly; False reads every line with the per-line reference below (the
+#: tests compare both).
+FAST_PATH = True
+
+
 def read_log_files(
     files: list[Path], issues: Issues, *, tz: str, source: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``Stats:`` lines of *files* into (snapshots, errors); issues into *issues*."""
+    if FAST_PATH:
+        from ._fastlog import Redo, read_log_files_fast
+
+        start = len(issues.rows)
+        try:
+            return read_log_files_fast(files, issues, tz=tz, source=source)
+        except Redo:  # a batch-wide outcome the fast path cannot share: start over
+            del issues.rows[start:]
+    return read_log_files_reference(files, issues, tz=tz, source=source)
+
+
+def read_log_files_reference(
+    files: list[Path], issues: Issues, *, tz: str, source: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-line reader: every ``Stats:`` line parsed on its own (the reference)."""
     builder = RecordBuilder(issues)
     times: list[Any] = []  # time text per record (None for raw stderr)
     for f in tqdm(files, desc="logs", unit="file", delay=1.0, disable=None, leave=False):
@@ -226,65 +252,127 @@ def read_log_files(
     return builder.frames()
 
 
-def _read_one(
-    f: Path, src: str, builder: RecordBuilder, times: list[Any], issues: Issues
-) -> None:
-    raw_first: int | None = None
-    raw_count = 0
+class LineReader:
+    """The reference treatment of one file's ``Stats:`` lines, one line at a time.
+
+    Parameters
+    ----------
+    f : Path
+        The file.
+    src : str
+        Its source name.
+    builder : RecordBuilder
+        Receives the records (and, through its ``issues``, the issues).
+    times : list
+        Receives each record's time text (None when the line has none).
+    keys : list, optional
+        Receives ``(file_no, line)`` of each record added, for the fast path's merge.
+    file_no : int
+        The file's position in the list read.
+    """
+
+    def __init__(
+        self,
+        f: Path,
+        src: str,
+        builder: RecordBuilder,
+        times: list[Any],
+        keys: list[tuple[int, int]] | None = None,
+        file_no: int = 0,
+    ):
+        self.f, self.src, self.builder, self.times = f, src, builder, times
+        self.issues = builder.issues
+        self.keys, self.file_no = keys, file_no
+        self.raw_first: int | None = None
+        self.raw_count = 0
+
+    def line(self, lineno: int, raw: bytes | None, size: int) -> None:
+        """Read one line holding ``Stats: {`` (*raw* is None for an overlong line)."""
+        src, f, issues = self.src, self.f, self.issues
+        if raw is None:
+            issues.add(src, f, lineno, "torn_line",
+                       f"a Stats: line of {size:,} bytes, over the {MAX_LINE_BYTES:,} "
+                       "byte limit of a line (lines merged by a torn write?); not read")
+            return
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            issues.add(src, f, lineno, "torn_line", f"not UTF-8 ({exc.reason})")
+            return
+        parsed = parse_log_line(line.lstrip("\ufeff"))
+        if parsed is None:
+            return  # "Stats: {" inside a line of another form: not the worker's
+        form, when, message = parsed
+        m = _STATS.search(message)
+        if m is None:
+            return
+        if form == "torn":
+            issues.add(src, f, lineno, "torn_line",
+                       "the quoted msg=\"...\" is not closed (torn line)")
+            return
+        try:
+            payload = loads(m.group(1))
+        except (ValueError, RecursionError) as exc:
+            issues.add(src, f, lineno, "torn_line", f"Stats: payload is not JSON: {exc}")
+            return
+        if not isinstance(payload, dict):
+            issues.add(src, f, lineno, "not_object",
+                       f"Stats: payload is {type(payload).__name__}, not an object")
+            return
+        if not _WORKER_KEYS.intersection(payload):
+            return  # another plugin's "Stats: {...}": none of the worker's keys
+        if _add_payload(payload, self.builder, src, f, lineno):
+            timeless = form == "raw" or not when
+            self.times.append(None if timeless else when)
+            if self.keys is not None:
+                self.keys.append((self.file_no, lineno))
+            if timeless:  # raw stderr, or a file-form line without time="..."
+                self.raw_count += 1
+                self.raw_first = self.raw_first or lineno
+
+    def unreadable(self, exc: BaseException) -> None:
+        """The file failed part-way (lines read before stay)."""
+        self.issues.add(self.src, self.f, None, "unreadable", f"read failed part-way: {exc}")
+
+    def finish(self) -> None:
+        """The file's one ``no_timestamp`` issue, if any of its lines had no time."""
+        if self.raw_count:
+            self.issues.add(
+                self.src, self.f, self.raw_first, "no_timestamp",
+                f"{self.raw_count} Stats: line(s) carry no time (raw plugin stderr, or no time= "
+                "field); their snapshot_at is NaT",
+            )
+
+
+def open_log(f: Path, src: str, issues: Issues) -> IO[bytes] | None:
+    """*f* opened for reading (gunzipped), or None with an ``unreadable`` issue."""
     try:
-        fh = _open(f)
+        return _open(f)
     except OSError as exc:
         issues.add(src, f, None, "unreadable", f"cannot be read: {exc.strerror or exc}")
+        return None
+
+
+def _read_one(
+    f: Path,
+    src: str,
+    builder: RecordBuilder,
+    times: list[Any],
+    issues: Issues,
+    keys: list[tuple[int, int]] | None = None,
+    file_no: int = 0,
+) -> None:
+    reader = LineReader(f, src, builder, times, keys, file_no)
+    fh = open_log(f, src, issues)
+    if fh is None:
         return
     try:
         with fh:
             for lineno, raw, size in _stats_lines(fh):
-                if raw is None:
-                    issues.add(src, f, lineno, "torn_line",
-                               f"a Stats: line of {size:,} bytes, over the {MAX_LINE_BYTES:,} "
-                               "byte limit of a line (lines merged by a torn write?); not read")
-                    continue
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as exc:
-                    issues.add(src, f, lineno, "torn_line", f"not UTF-8 ({exc.reason})")
-                    continue
-                parsed = parse_log_line(line.lstrip("\ufeff"))
-                if parsed is None:
-                    continue  # "Stats: {" inside a line of another form: not the worker's
-                form, when, message = parsed
-                m = _STATS.search(message)
-                if m is None:
-                    continue
-                if form == "torn":
-                    issues.add(src, f, lineno, "torn_line",
-                               "the quoted msg=\"...\" is not closed (torn line)")
-                    continue
-                try:
-                    payload = loads(m.group(1))
-                except (ValueError, RecursionError) as exc:
-                    issues.add(src, f, lineno, "torn_line", f"Stats: payload is not JSON: {exc}")
-                    continue
-                if not isinstance(payload, dict):
-                    issues.add(src, f, lineno, "not_object",
-                               f"Stats: payload is {type(payload).__name__}, not an object")
-                    continue
-                if not _WORKER_KEYS.intersection(payload):
-                    continue  # another plugin's "Stats: {...}": none of the worker's keys
-                if _add_payload(payload, builder, src, f, lineno):
-                    timeless = form == "raw" or not when
-                    times.append(None if timeless else when)
-                    if timeless:  # raw stderr, or a file-form line without time="..."
-                        raw_count += 1
-                        raw_first = raw_first or lineno
+                reader.line(lineno, raw, size)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        issues.add(src, f, None, "unreadable", f"read failed part-way: {exc}")
-    if raw_count:
-        issues.add(
-            src, f, raw_first, "no_timestamp",
-            f"{raw_count} Stats: line(s) carry no time (raw plugin stderr, or no time= "
-            "field); their snapshot_at is NaT",
-        )
+        reader.unreadable(exc)
+    reader.finish()
 
 
 def _add_payload(
@@ -317,8 +405,17 @@ def _add_payload(
     return builder.add(obj, source=src, path=f, line=lineno, snapshot_at=pd.NaT, time_from="log")
 
 
-def _parse_naive(text: pd.Series) -> pd.Series:
-    """Zone-less ISO-8601 times; a value pandas reads with an offset is NaT."""
+def _parse_naive(text: pd.Series, *, sentinel: bool = False) -> pd.Series:
+    """Zone-less ISO-8601 times; a value pandas reads with an offset is NaT.
+
+    With *sentinel*, the batch is parsed with one more zone-less time in it: the fast
+    path's lines were part of the reference's batch, and pandas decides some things
+    (mixed offsets, the resolution) for the batch as a whole.
+    """
+    if sentinel:
+        extra = pd.Series([_SENTINEL_TIME], dtype="object")
+        both = _parse_naive(pd.concat([extra, text.astype("object")], ignore_index=True))
+        return pd.Series(both.to_numpy()[1:], index=text.index)
     try:
         return pd.to_datetime(text, format="ISO8601", errors="coerce")
     except ValueError:  # "22:53-0:19": an offset _ZONED does not take, mixed with naive times
@@ -328,11 +425,18 @@ def _parse_naive(text: pd.Series) -> pd.Series:
                          index=text.index, dtype="datetime64[us]")
 
 
-def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Issues) -> None:
-    """Parse the collected time texts at once (vectorised) into UTC timestamps."""
+def _resolve_times(
+    builder: RecordBuilder, times: list[Any], tz: str, issues: Issues, *, fast: bool = False
+) -> np.ndarray:
+    """Parse the collected time texts at once (vectorised) into UTC timestamps.
+
+    Records whose time is not valid are reported (``bad_time``) and dropped; returns the
+    mask of the dropped records. *fast* says that the fast path read other records of
+    the same batch (see :func:`_parse_naive`).
+    """
     n = len(times)
     if not n:
-        return
+        return np.zeros(0, dtype=bool)
     text = pd.Series(times, dtype="object")
     out = pd.Series(pd.NaT, index=range(n), dtype=schemas.UTC_DTYPE)
     has = text.notna()
@@ -345,7 +449,7 @@ def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Is
         out[zoned] = parsed.dt.floor(unit).dt.as_unit(unit)  # nanoseconds: to the column's unit
     naive = usable & ~zoned
     if naive.any():
-        local = _parse_naive(text[naive])
+        local = _parse_naive(text[naive], sentinel=fast)
         # out of 1970..5138 (a day's margin for the zone) before localizing: one year-9999
         # line would otherwise fail the zone conversion of every line of the batch
         day = pd.Timedelta(days=1)
@@ -355,6 +459,10 @@ def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Is
         try:
             aware = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
         except (TypeError, ValueError, OverflowError, NotImplementedError):
+            if fast:  # every naive time of the batch is lost, the fast path's too
+                from ._fastlog import Redo
+
+                raise Redo from None
             aware = pd.Series(pd.NaT, index=local.index, dtype=schemas.UTC_DTYPE)
         out[naive] = aware.dt.tz_convert("UTC").dt.floor(unit).dt.as_unit(unit)
     # As for snapshot_at values: times before 1970 or from epoch 1e11 on are not log times
@@ -375,3 +483,4 @@ def _resolve_times(builder: RecordBuilder, times: list[Any], tz: str, issues: Is
     builder.cols["snapshot_at"] = list(out)
     if drop.any():
         builder.drop(drop)
+    return drop
