@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import glob as _glob
 import gzip
 import json
 import math
 import os
 import re
+import sys
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,15 @@ from .. import schemas
 from ..exceptions import InputError, ParameterError
 
 ON_ERROR = ("report", "raise")
+_EMPTY: dict[str, pd.DataFrame] = {}
+
+
+def empty_frame(schema: schemas.Schema) -> pd.DataFrame:
+    """``schemas.empty(schema)``, built once (conform is slow for what it does here)."""
+    if schema.name not in _EMPTY:
+        _EMPTY[schema.name] = schemas.empty(schema)
+    return _EMPTY[schema.name].copy()
+
 
 #: Issue kinds that mean a unit (file, line, row, value) was not loaded or was altered;
 #: with ``on_error="raise"`` they raise. Other kinds are caveats (a fallback was taken,
@@ -79,7 +94,7 @@ class Issues:
 
     def frame(self) -> pd.DataFrame:
         if not self.rows:
-            return schemas.empty(schemas.ISSUES)
+            return empty_frame(schemas.ISSUES)
         src, path, line, kind, detail = zip(*self.rows, strict=True)
         frame = pd.DataFrame(
             {
@@ -114,6 +129,9 @@ def expand_paths(
     text = os.fspath(path)
     p = Path(text)
     if p.is_dir():
+        names = scan_tree(p, patterns)
+        if names is not None:
+            return [Path(n) for n in names]
         found = sorted(
             {f for pat in patterns for f in p.rglob(pat) if f.is_file()}, key=lambda f: str(f)
         )
@@ -127,6 +145,58 @@ def expand_paths(
             raise InputError(text, f"the pattern matches no {what} file")
         return files
     raise InputError(text, f"no such file or directory (expected a {what} file or directory)")
+
+
+#: errno values pathlib treats as "no such file" (``Path.is_file`` is then False)
+_IGNORED_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def scan_tree(root: Path, patterns: tuple[str, ...]) -> list[str] | None:
+    """The files under directory *root* whose names match one of *patterns* (``*.ext``
+    forms), as sorted path strings: what ``sorted({f for pat in patterns for f in
+    root.rglob(pat) if f.is_file()}, key=str)`` gives (as Python 3.11's pathlib walks:
+    symlinked directories not entered, unreadable directories skipped), in one
+    ``os.scandir`` walk and without a ``stat`` per file. None when a pattern is not of
+    the ``*suffix`` form, or off POSIX (pathlib matches case-insensitively there).
+    """
+    if os.name != "posix" or not all(
+        pat.startswith("*") and not _glob.has_magic(pat[1:]) for pat in patterns
+    ):
+        return None
+    suffixes = tuple(pat[1:] for pat in patterns)
+    found: list[str] = []
+    pending = [str(root)]
+    while pending:
+        parent = pending.pop()
+        try:
+            with os.scandir(parent) as it:
+                entries = list(it)
+        except PermissionError:
+            continue
+        # a child's path as pathlib spells it ("." is dropped, "/" gets no extra slash)
+        prefix = "" if parent == "." else parent if parent.endswith("/") else parent + "/"
+        for entry in entries:
+            name = entry.name
+            if name.endswith(suffixes):
+                try:
+                    is_file = entry.is_file()
+                except OSError as exc:
+                    if exc.errno not in _IGNORED_ERRNOS:
+                        raise
+                    is_file = False
+                if is_file:  # a file (or a link to one) is not a directory to enter
+                    found.append(prefix + name)
+                    continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in _IGNORED_ERRNOS:
+                    raise
+                is_dir = False
+            if is_dir:
+                pending.append(prefix + name)
+    found.sort()
+    return found
 
 
 def read_bytes(path: Path) -> bytes:
@@ -206,6 +276,66 @@ STATS_KEYS = frozenset(
     (*schemas.COUNTERS, "total_processing_time", "session_start", "errors_by_type")
 )
 _INT64_MAX = schemas.int64_max()
+_NAT = np.iinfo(np.int64).min
+
+#: Assemble the frames column-wise (:func:`assemble_blocks`). False: the reference
+#: assembly (one frame per part, ``pd.concat``, :func:`~syncstats.schemas.conform`),
+#: kept for the tests that compare the two.
+FAST_FRAMES = True
+
+
+@dataclass
+class ColumnBlock:
+    """Validated snapshot rows as columns, with their error counts (no Python object per
+    row): what the fast readers hand to :meth:`RecordBuilder.add_block`.
+
+    Attributes
+    ----------
+    source_codes, source_names : numpy.ndarray, list of str
+        Each row's source as a code into *source_names* (already :func:`clean_text`-ed).
+    snapshot_at : numpy.ndarray
+        int64 epoch microseconds, UTC; NaT as the smallest int64.
+    session_start : numpy.ndarray
+        float64 epoch seconds; NaN when unknown.
+    counters : dict of numpy.ndarray
+        int64 per name of :data:`~syncstats.schemas.COUNTERS`.
+    total_processing_time : numpy.ndarray
+        float64 seconds.
+    time_from : str or (numpy.ndarray, list of str)
+        One value for all rows, or codes into names.
+    path : str
+        The file (already :func:`clean_path`-ed).
+    lines : numpy.ndarray or None
+        int64 line numbers (``origin`` is ``"path:line"``); None with *origins*.
+    origins : list of str, optional
+        Each row's ``origin`` when *lines* is None.
+    err_rows, err_codes, err_names, err_counts
+        Error entries in the reference's order (by row, then as read): row index in this
+        block (non-decreasing), code into *err_names* (cleaned), count (int64).
+    """
+
+    source_codes: np.ndarray
+    source_names: list[str]
+    snapshot_at: np.ndarray
+    session_start: np.ndarray
+    counters: dict[str, np.ndarray]
+    total_processing_time: np.ndarray
+    time_from: str | tuple[np.ndarray, list[str]]
+    path: str
+    lines: np.ndarray | None
+    err_rows: np.ndarray
+    err_codes: np.ndarray
+    err_names: list[str]
+    err_counts: np.ndarray
+    origins: list[str] | None = None
+    #: each row's and each error entry's ``origin``, when the reader built them (Arrow
+    #: large_string arrays); the assembly uses them when the rows need no sorting but
+    #: by source (see :func:`assemble_blocks`)
+    origin: pa.Array | None = None
+    err_origin: pa.Array | None = None
+
+    def __len__(self) -> int:
+        return len(self.snapshot_at)
 
 
 class RecordBuilder:
@@ -230,8 +360,11 @@ class RecordBuilder:
             )
         }
         self.err_rows: list[tuple[Any, ...]] = []  # (record index, error_type, count)
-        #: whole files added at once: (snapshot columns frame, errors frame or None)
-        self.chunks: list[tuple[pd.DataFrame, pd.DataFrame | None]] = []
+        #: rows added in columns (:class:`ColumnBlock`), and the rows added one by one
+        #: before them (moved here by ``_flush``), in reading order
+        self.chunks: list[ColumnBlock] = []
+        #: the frames of the rows already assembled (the blocks are then gone)
+        self._assembled: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
     def __len__(self) -> int:
         return len(self.cols["origin"])
@@ -361,110 +494,580 @@ class RecordBuilder:
         cols: dict[str, Any],
         errors: list[tuple[np.ndarray, str, np.ndarray]],
         path: Path | str,
+        *,
+        lines: np.ndarray | None = None,
     ) -> None:
-        """Append a whole validated history at once (the Arrow fast path's columns).
+        """Append a whole validated history at once (a fast reader's columns).
 
-        Row *i* is the file's line *i + 1*; *errors* holds ``(rows, type, counts)``.
+        Parameters
+        ----------
+        cols : dict
+            ``snapshot_at`` (timestamps, UTC), ``session_start`` (epoch seconds, NaN when
+            unknown), the counters, ``total_processing_time``, ``source`` (one name for
+            every row, or one per row) and optionally ``time_from`` (default ``"field"``).
+        errors : list of (rows, type, counts)
+            Error counts per error type: row indices into *cols* and their counts.
+        path : path or str
+            The file the rows come from (``origin`` is ``"path:line"``).
+        lines : numpy.ndarray, optional
+            The file line number of each row; default: row *i* is line *i + 1*.
         """
-        self._flush()  # keep reading order: rows added one by one so far come first
         n = len(cols["snapshot_at"])
-        # "path:line" for every row, built by Arrow's string kernels (no Python strings)
-        numbers = pc.cast(pa.array(np.arange(1, n + 1, dtype="int64")), pa.string())
-        origin = pd.Series(
-            pd.arrays.ArrowStringArray(
-                pc.binary_join_element_wise(f"{clean_path(path)}:", numbers, "")
-            ) if n else [], dtype="str",
-        )
+        if lines is None:
+            lines = np.arange(1, n + 1, dtype="int64")
+        elif len(lines) != n:
+            raise ValueError(f"lines has {len(lines)} entries for {n} rows")
+        when = pd.DatetimeIndex(cols["snapshot_at"])
+        when = when.tz_localize("UTC") if when.tz is None else when.tz_convert("UTC")
         source = cols["source"]
         if isinstance(source, str):  # one name for the whole file
-            source = pd.Categorical.from_codes(np.zeros(n, dtype="int8"), [clean_text(source)])
-        frame = pd.DataFrame(
-            {
-                "source": source,
-                "snapshot_at": cols["snapshot_at"],
-                "session_start": epoch_to_utc(cols["session_start"]),
-                **{k: np.asarray(cols[k], dtype="int64") for k in schemas.COUNTERS},
-                "total_processing_time": np.asarray(cols["total_processing_time"],
-                                                    dtype="float64"),
-                "time_from": pd.Categorical.from_codes(np.zeros(n, dtype="int8"), ["field"]),
-                "origin": origin.array,
-            }
-        )
-        err = None
+            codes, names = np.zeros(n, dtype=np.int32), [source]
+        else:
+            cat = pd.Categorical(source)
+            codes, names = cat.codes.astype(np.int32), [str(c) for c in cat.categories]
         errors = [e for e in errors if len(e[0])]
         if errors:
-            rows = np.concatenate([e[0] for e in errors])
-            codes = np.repeat(np.arange(len(errors)), [len(e[0]) for e in errors])
-            counts = np.concatenate([e[2] for e in errors]).astype("int64")
-            order = np.argsort(rows, kind="stable")  # by line, as the per-line reader
-            rows, codes, counts = rows[order], codes[order], counts[order]
-            err = frame[["source", "snapshot_at", "origin"]].take(rows).reset_index(drop=True)
-            names = pd.Index([clean_text(e[1]) for e in errors])
-            if names.is_unique:
-                etype: Any = pd.Categorical.from_codes(codes, names)
-            else:  # two names that clean_text made equal
-                etype = names.to_numpy()[codes]
-            err.insert(2, "error_type", etype)
-            err.insert(3, "count", counts)
-        self.chunks.append((frame, err))
+            rows = np.concatenate([np.asarray(e[0], dtype=np.int64) for e in errors])
+            ecodes = np.repeat(np.arange(len(errors), dtype=np.int32),
+                               [len(e[0]) for e in errors])
+            counts = np.concatenate([np.asarray(e[2]) for e in errors]).astype("int64")
+            order = np.argsort(rows, kind="stable")  # by row, then in the list's order
+            rows, ecodes, counts = rows[order], ecodes[order], counts[order]
+        else:
+            rows = np.zeros(0, dtype=np.int64)
+            ecodes = np.zeros(0, dtype=np.int32)
+            counts = np.zeros(0, dtype=np.int64)
+        self.add_block(ColumnBlock(
+            source_codes=codes,
+            source_names=[clean_text(s) for s in names],
+            snapshot_at=when.as_unit(schemas.TIME_UNIT).asi8,
+            session_start=np.asarray(cols["session_start"], dtype="float64"),
+            counters={k: np.asarray(cols[k], dtype="int64") for k in schemas.COUNTERS},
+            total_processing_time=np.asarray(cols["total_processing_time"], dtype="float64"),
+            time_from=cols.get("time_from", "field"),
+            path=clean_path(path),
+            lines=np.asarray(lines, dtype="int64"),
+            err_rows=rows,
+            err_codes=ecodes,
+            err_names=[clean_text(e[1]) for e in errors],
+            err_counts=counts,
+        ))
+
+    def add_block(self, block: ColumnBlock) -> None:
+        """Append validated rows given as columns (after the rows added so far)."""
+        self._flush()  # keep reading order: rows added one by one so far come first
+        self.chunks.append(block)
+
+    def flush(self) -> None:
+        """Move the rows added one by one so far into a block (see :meth:`mark`)."""
+        self._flush()
+
+    def mark(self) -> int:
+        """A point to :meth:`rollback` to; call after :meth:`flush`."""
+        return len(self.chunks)
+
+    def rollback(self, mark: int) -> None:
+        """Forget every row added since :meth:`mark` returned *mark*."""
+        del self.chunks[mark:]
+        self.cols = {k: [] for k in self.cols}
+        self.err_rows = []
 
     def _flush(self) -> None:
         """Move the rows added one by one into ``chunks`` (reading order is kept)."""
-        snaps, errs = self._slow_frames()
-        if snaps is not None:
-            self.chunks.append((snaps, errs))
-            self.cols = {k: [] for k in self.cols}
-            self.err_rows = []
-
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(snapshots, errors) frames, conformed to their schemas and sorted."""
-        self._flush()
-        snap_parts = [c[0] for c in self.chunks]
-        err_parts = [c[1] for c in self.chunks if c[1] is not None]
-        if not snap_parts:
-            return schemas.empty(schemas.SNAPSHOTS), schemas.empty(schemas.ERRORS)
-        frame = snap_parts[0] if len(snap_parts) == 1 else pd.concat(
-            snap_parts, ignore_index=True)
-        if err_parts:
-            errors = err_parts[0] if len(err_parts) == 1 else pd.concat(
-                err_parts, ignore_index=True)
-            errors = schemas.conform(errors, schemas.ERRORS)
-        else:
-            errors = schemas.empty(schemas.ERRORS)
-        return schemas.conform(frame, schemas.SNAPSHOTS), errors
-
-    def _slow_frames(self) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-        """The records added one by one, as unconformed frames (None when there are none)."""
-        c = self.cols
         if not len(self):
-            return None, None
-        snap_at = to_utc(c["snapshot_at"])
-        frame = pd.DataFrame(
-            {
-                "source": c["source"],
-                "snapshot_at": snap_at,
-                "session_start": epoch_to_utc(np.asarray(c["session_start"], dtype="float64")),
-                **{k: np.asarray(c[k], dtype="int64") for k in schemas.COUNTERS},
-                "total_processing_time": np.asarray(c["total_processing_time"], dtype="float64"),
-                "time_from": c["time_from"],
-                "origin": c["origin"],
-            }
-        )
+            return
+        c = self.cols
+        src = pd.factorize(pd.Series(c["source"], dtype=object))
+        tf = pd.factorize(pd.Series(c["time_from"], dtype=object))
         if self.err_rows:
             idx, etype, count = zip(*self.err_rows, strict=True)
-            idx_arr = np.asarray(idx, dtype="int64")
-            errors = pd.DataFrame(
-                {
-                    "source": frame["source"].to_numpy()[idx_arr],
-                    "snapshot_at": snap_at[idx_arr],
-                    "error_type": list(etype),
-                    "count": np.asarray(count, dtype="int64"),
-                    "origin": frame["origin"].to_numpy()[idx_arr],
-                }
-            )
+            ecodes, enames = pd.factorize(pd.Series(etype, dtype=object))
+            rows = np.asarray(idx, dtype=np.int64)
+            counts = np.asarray(count, dtype=np.int64)
         else:
-            errors = None
-        return frame, errors
+            rows, counts = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            ecodes, enames = np.zeros(0, dtype=np.int32), []
+        self.chunks.append(ColumnBlock(
+            source_codes=np.asarray(src[0], dtype=np.int32),
+            source_names=[str(s) for s in src[1]],
+            snapshot_at=to_utc(c["snapshot_at"]).asi8,
+            session_start=np.asarray(c["session_start"], dtype="float64"),
+            counters={k: np.asarray(c[k], dtype="int64") for k in schemas.COUNTERS},
+            total_processing_time=np.asarray(c["total_processing_time"], dtype="float64"),
+            time_from=(np.asarray(tf[0], dtype=np.int32), [str(t) for t in tf[1]]),
+            path="",
+            lines=None,
+            origins=list(c["origin"]),
+            err_rows=rows,
+            err_codes=np.asarray(ecodes, dtype=np.int32),
+            err_names=[str(e) for e in enames],
+            err_counts=counts,
+        ))
+        self.cols = {k: [] for k in self.cols}
+        self.err_rows = []
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(snapshots, errors) frames, conformed to their schemas and sorted.
+
+        The rows are consumed (their memory freed) as the frames are built: calling
+        this again returns the same frames; adding rows after it is an error.
+        """
+        self._flush()
+        if not FAST_FRAMES:
+            return _reference_frames(self.chunks)
+        if self._assembled is not None:
+            if self.chunks:
+                raise RuntimeError("rows added after RecordBuilder.frames()")
+            return self._assembled
+        self._assembled = assemble_blocks(self.chunks)
+        return self._assembled
+
+
+# --------------------------------------------------------------------------------------
+# Frames from blocks
+# --------------------------------------------------------------------------------------
+
+
+def _block_origin(block: ColumnBlock) -> pa.Array:
+    """Each row's ``origin`` as an Arrow large_string array."""
+    if block.lines is None:
+        return pa.array(block.origins or [], type=pa.large_string())
+    return origin_strings(block.lines, block.path)
+
+
+def _time_from(block: ColumnBlock) -> tuple[np.ndarray, list[str]]:
+    if isinstance(block.time_from, str):
+        return np.zeros(len(block), dtype=np.int32), [block.time_from]
+    return block.time_from
+
+
+def _reference_frames(blocks: list[ColumnBlock]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reference assembly: one frame per block, ``pd.concat``, ``conform`` (sorts)."""
+    snap_parts, err_parts = [], []
+    for b in blocks:
+        n = len(b)
+        snap_at = pd.DatetimeIndex(b.snapshot_at.view("M8[us]")).tz_localize("UTC")
+        tf_codes, tf_names = _time_from(b)
+        frame = pd.DataFrame(
+            {
+                "source": np.asarray(b.source_names, dtype=object)[b.source_codes]
+                if n else [],
+                "snapshot_at": snap_at,
+                "session_start": epoch_to_utc(b.session_start),
+                **{k: b.counters[k] for k in schemas.COUNTERS},
+                "total_processing_time": b.total_processing_time,
+                "time_from": np.asarray(tf_names, dtype=object)[tf_codes] if n else [],
+                "origin": pd.Series(pd.arrays.ArrowStringArray(_block_origin(b)), dtype="str")
+                .array if n else [],
+            }
+        )
+        snap_parts.append(frame)
+        if len(b.err_rows):
+            idx = b.err_rows
+            err_parts.append(pd.DataFrame(
+                {
+                    "source": frame["source"].to_numpy()[idx],
+                    "snapshot_at": snap_at[idx],
+                    "error_type": np.asarray(b.err_names, dtype=object)[b.err_codes],
+                    "count": b.err_counts,
+                    "origin": frame["origin"].to_numpy()[idx],
+                }
+            ))
+    if not snap_parts or not sum(len(f) for f in snap_parts):
+        return empty_frame(schemas.SNAPSHOTS), empty_frame(schemas.ERRORS)
+    frame = pd.concat(snap_parts, ignore_index=True)
+    if err_parts:
+        errors = schemas.conform(pd.concat(err_parts, ignore_index=True), schemas.ERRORS)
+    else:
+        errors = empty_frame(schemas.ERRORS)
+    return schemas.conform(frame, schemas.SNAPSHOTS), errors
+
+
+def _code_dtype(n: int) -> type[np.signedinteger[Any]]:
+    """The integer type pandas stores the codes of *n* categories in (no recast)."""
+    if n < 2**7:
+        return np.int8
+    if n < 2**15:
+        return np.int16
+    return np.int32 if n < 2**31 else np.int64
+
+
+def _unify(
+    parts: list[tuple[np.ndarray, list[str]]], used_only: np.ndarray | None = None
+) -> tuple[np.ndarray, pd.Index]:
+    """Per-block ``(codes, names)`` as one code array into sorted categories.
+
+    The categories are exactly the values that occur, in lexical order: what
+    :func:`~syncstats.schemas.conform` makes of a string column.
+    """
+    index: dict[str, int] = {}
+    luts = [np.array([index.setdefault(nm, len(index)) for nm in names] or [0],
+                     dtype=np.int64) for _, names in parts]
+    used = np.zeros(len(index), dtype=bool)
+    for (codes, names), lut in zip(parts, luts, strict=True):
+        if len(codes):
+            used[lut[np.bincount(codes, minlength=len(names)) > 0]] = True
+    names = list(index)
+    present = pd.Index([nm for nm, u in zip(names, used, strict=True) if u], dtype="str")
+    order = present.argsort(kind="stable")
+    rank = np.full(len(names), -1, dtype=np.int64)
+    rank[np.flatnonzero(used)[order]] = np.arange(len(order))
+    dtype = _code_dtype(len(order))
+    out = [(rank[lut].astype(dtype))[codes] for (codes, _), lut in zip(parts, luts,
+                                                                       strict=True)]
+    codes = np.concatenate(out) if out else np.zeros(0, dtype=dtype)
+    return codes, present[order]
+
+
+def _categorical(codes: np.ndarray, cats: pd.Index) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(cats))
+
+
+def _utc(micros: np.ndarray) -> pd.arrays.DatetimeArray:
+    """Epoch microseconds as a UTC datetime array, without a copy when pandas allows it
+    (two copies of a column of millions, with the page faults of fresh memory, were a
+    tenth of the assembly)."""
+    values = micros.view("M8[us]")
+    try:
+        return pd.arrays.DatetimeArray._simple_new(values, dtype=schemas.UTC_DTYPE)
+    except (AttributeError, TypeError, ValueError):  # another pandas: the public way
+        return pd.array(values).tz_localize("UTC")
+
+
+def _take(values: np.ndarray, perm: np.ndarray | None) -> np.ndarray:
+    return values if perm is None else values[perm]
+
+
+def origin_strings(lines: np.ndarray, prefix: str) -> pa.Array:
+    """``"prefix:line"`` for every line number, built by Arrow (no Python strings)."""
+    numbers = pc.cast(pa.array(lines, type=pa.int64()), pa.large_string())
+    return pc.binary_join_element_wise(
+        pa.scalar(f"{prefix}:", pa.large_string()), numbers, pa.scalar("", pa.large_string())
+    )
+
+
+def _malloc_trim_function() -> Any:
+    """glibc's ``malloc_trim``, or None elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim_function() if sys.platform.startswith("linux") else None
+
+
+def release_memory() -> None:
+    """Give the memory freed so far back to the system, before a large allocation.
+
+    Peak RSS: Arrow's pool keeps the blocks it freed (the parsed tables), and glibc
+    keeps freed heap memory (the intermediate numpy arrays); neither can be reused by
+    the other, so without this they add to the peak of the frames being built.
+    """
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def assemble_blocks(blocks: list[ColumnBlock]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(snapshots, errors) of *blocks*: equal to :func:`_reference_frames`, built
+    column-wise.
+
+    One stable sort permutation from integer keys (none when the rows are already in
+    order); the error rows gathered snapshot by snapshot in that order (a stable sort by
+    snapshot is exactly that, since each snapshot's entries are contiguous and in
+    order); ``origin`` strings built by Arrow once, in their final order. *blocks* is
+    emptied, and each column freed once taken (memory).
+    """
+    parts = [b for b in blocks if len(b)]
+    blocks.clear()
+    if not parts:
+        return empty_frame(schemas.SNAPSHOTS), empty_frame(schemas.ERRORS)
+    sizes = np.array([len(b) for b in parts], dtype=np.int64)
+    total = int(sizes.sum())
+    large = total >= _LARGE
+    if large:
+        release_memory()
+    row_base = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+
+    src, src_cats = _unify([(b.source_codes, b.source_names) for b in parts])
+    when = np.concatenate([b.snapshot_at for b in parts])
+    # schemas.SNAPSHOTS.sort_by, stable, NaT last within a source (as sort_values)
+    nat = when == _NAT
+    s0, s1, w0, w1, n0, n1 = src[:-1], src[1:], when[:-1], when[1:], nat[:-1], nat[1:]
+    in_order = bool(
+        ((s1 > s0) | ((s1 == s0) & ((n1 & ~n0) | ((n1 == n0) & (w1 >= w0))))).all()
+    )
+    del s0, s1, w0, w1, n0, n1
+    segments = _source_segments(parts, src, when, nat)
+    if in_order:
+        perm = None
+    elif segments is not None:
+        perm = np.concatenate([np.arange(base + lo, base + hi) for _, base, lo, hi, *_ in
+                               segments])
+    else:
+        perm = np.lexsort((when, nat, src))
+    del nat
+    src, when = _take(src, perm), _take(when, perm)
+
+    def column(name: str, dtype: Any) -> np.ndarray:
+        """Attribute *name* of every block, concatenated, in sorted order; freed."""
+        values = np.concatenate([getattr(b, name) for b in parts]).astype(dtype, copy=False)
+        for b in parts:
+            setattr(b, name, _NONE)
+        return _take(values, perm)
+
+    counters = np.empty((len(schemas.COUNTERS), total), dtype=np.int64)
+    buf = np.empty(total, dtype=np.int64)
+    for k, name in enumerate(schemas.COUNTERS):
+        np.concatenate([b.counters[name] for b in parts], out=buf)
+        if perm is None:
+            counters[k] = buf
+        else:
+            np.take(buf, perm, out=counters[k])
+        for b in parts:
+            b.counters[name] = _NONE
+    del buf
+    tf_codes, tf_cats = _unify([_time_from(b) for b in parts])
+    paths = {b.path for b in parts}
+    if segments is not None:
+        # the readers' strings, in pieces: no string is built or copied here
+        origin = _chunked([b.origin.slice(lo, hi - lo)  # type: ignore[union-attr]
+                           for b, _, lo, hi, *_ in segments])
+    elif all(b.lines is not None for b in parts) and len(paths) == 1:
+        origin = origin_strings(column("lines", np.int64), paths.pop())
+    else:
+        origin = pa.concat_arrays([_block_origin(b) for b in parts])
+        if perm is not None:
+            origin = origin.take(pa.array(perm))
+    # counters first, as one 2-D block (no copy), then the other columns inserted
+    snapshots = pd.DataFrame(counters.T, columns=list(schemas.COUNTERS), copy=False)
+    snapshots.insert(0, "source", _categorical(src, src_cats))
+    snapshots.insert(1, "snapshot_at", _utc(when))
+    snapshots.insert(2, "session_start", epoch_to_utc(column("session_start", np.float64)))
+    snapshots["total_processing_time"] = column("total_processing_time", np.float64)
+    snapshots["time_from"] = _categorical(_take(tf_codes, perm), tf_cats)
+    snapshots["origin"] = pd.Series(pd.arrays.ArrowStringArray(origin), dtype="str",
+                                    copy=False).array
+    del counters, tf_codes
+
+    # the error rows: grouped by snapshot row in reading order, gathered in sorted order
+    per_row = np.zeros(total, dtype=np.int64)
+    for b, base in zip(parts, row_base, strict=True):
+        if len(b.err_rows):
+            per_row[base: base + len(b)] = np.bincount(b.err_rows, minlength=len(b))
+    n_err = int(per_row.sum())
+    if not n_err:
+        return snapshots, empty_frame(schemas.ERRORS)
+    if segments is not None and all(b.err_origin is not None for b in parts):
+        return snapshots, _errors_in_pieces(parts, segments, src, src_cats, snapshots)
+    for b in parts:
+        b.err_rows = _NONE
+    lens = _take(per_row, perm)
+    index_type = np.int32 if max(total, n_err) < 2**31 else np.int64
+    pos = np.repeat(np.arange(total, dtype=index_type), lens)
+    # the largest column (the strings) first, after giving back what is free (peak
+    # RSS), in a thread while this one gathers the others (Arrow releases the GIL)
+    if large:
+        release_memory()
+    with ThreadPoolExecutor(1) if large else _Inline() as pool:
+        strings = pool.submit(_take_strings, origin, pos)
+        del origin
+        ecode, etype_cats = _unify([(b.err_codes, b.err_names) for b in parts])
+        counts = np.concatenate([b.err_counts for b in parts]).astype(np.int64, copy=False)
+        for b in parts:
+            b.err_codes = b.err_counts = _NONE
+        if perm is not None:
+            order = gather_order(per_row, perm, lens, n_err, index_type)
+            ecode = ecode[order]
+            counts = counts[order]
+            del order
+        used = np.zeros(len(src_cats), dtype=bool)
+        used[src[lens > 0]] = True  # the sources with error rows: the errors' categories
+        del per_row, lens
+        if used.all():
+            esrc, esrc_cats = src[pos], src_cats
+        else:
+            esrc, esrc_cats = _unify([(src[pos], list(src_cats))])
+        e_when = snapshots["snapshot_at"].array.take(pos)
+        del pos
+        e_origin = strings.result()
+    errors = pd.DataFrame(
+        {
+            "source": _categorical(esrc, esrc_cats),
+            "snapshot_at": e_when,
+            "error_type": _categorical(ecode, etype_cats),
+            "count": counts,
+            "origin": pd.Series(pd.arrays.ArrowStringArray(e_origin), dtype="str",
+                                copy=False).array,
+        },
+        copy=False,
+    )
+    return snapshots, errors
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+
+
+class _Done:
+    """A finished task's result (see :class:`_Inline`)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+class _Inline:
+    """A stand-in for a one-thread pool that runs each task at once (small inputs: a
+    thread costs more than it saves)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, func: Any, *args: Any) -> _Done:
+        return _Done(func(*args))
+
+#: rows from which giving freed memory back first is worth its time (peak RSS)
+_LARGE = 200_000
+#: pieces of a string column above which they are joined into one array (pandas works
+#: on each piece of a chunked column)
+_MAX_PIECES = 2000
+
+#: (block, its first row's index, first row, end row, first entry, end entry)
+Segment = tuple[ColumnBlock, int, int, int, int, int]
+
+
+def _chunked(pieces: list[pa.Array]) -> pa.ChunkedArray:
+    out = pa.chunked_array(pieces, type=pa.large_string())
+    return out if out.num_chunks <= _MAX_PIECES else pa.chunked_array([out.combine_chunks()])
+
+
+def _entry_range(block: ColumnBlock, lo: int, hi: int) -> tuple[int, int]:
+    rows = block.err_rows
+    return int(np.searchsorted(rows, lo)), int(np.searchsorted(rows, hi))
+
+
+def _source_segments(
+    parts: list[ColumnBlock], src: np.ndarray, when: np.ndarray, nat: np.ndarray
+) -> list[Segment] | None:
+    """The sorted order as runs of blocks' rows, when it is that simple: each block's
+    rows grouped by source (as the fast history reader leaves them) and each source's
+    times non-decreasing in reading order (no NaT). The stable sort by source and time
+    is then the blocks' runs of the first source, of the second, ... Else None."""
+    if nat.any() or not all(b.origin is not None for b in parts):
+        return None
+    bounds = []
+    base = 0
+    ncat = int(src.max()) + 1
+    for b in parts:
+        codes = src[base: base + len(b)]
+        if (codes[1:] < codes[:-1]).any():
+            return None
+        bounds.append((base, np.searchsorted(codes, np.arange(ncat + 1))))
+        base += len(b)
+    segments: list[Segment] = []
+    for code in range(ncat):
+        last = None
+        for b, (base, edge) in zip(parts, bounds, strict=True):
+            lo, hi = int(edge[code]), int(edge[code + 1])
+            if lo == hi:
+                continue
+            times = when[base + lo: base + hi]
+            if (times[1:] < times[:-1]).any() or (last is not None and times[0] < last):
+                return None
+            last = times[-1]
+            segments.append((b, base, lo, hi, *_entry_range(b, lo, hi)))
+    return segments
+
+
+def _errors_in_pieces(
+    parts: list[ColumnBlock],
+    segments: list[Segment],
+    src: np.ndarray,
+    src_cats: pd.Index,
+    snapshots: pd.DataFrame,
+) -> pd.DataFrame:
+    """The errors frame of blocks whose rows are in *segments* order: each segment's
+    entries, copied in place (no gather over all entries, no index array)."""
+    ecode, etype_cats = _unify([(b.err_codes, b.err_names) for b in parts])
+    offsets = np.concatenate(([0], np.cumsum([len(b.err_rows) for b in parts])))
+    where = {id(b): int(o) for b, o in zip(parts, offsets[:-1], strict=True)}
+    n_err = sum(e1 - e0 for *_, e0, e1 in segments)
+    if not n_err:
+        return empty_frame(schemas.ERRORS)
+    code = np.empty(n_err, dtype=ecode.dtype)
+    count = np.empty(n_err, dtype=np.int64)
+    when = np.empty(n_err, dtype=np.int64)
+    seg_src = np.empty(len(segments), dtype=src.dtype)
+    seg_len = np.empty(len(segments), dtype=np.int64)
+    origin = []
+    at = row = 0
+    for k, (b, _, lo, hi, e0, e1) in enumerate(segments):
+        seg_src[k], seg_len[k] = src[row], e1 - e0
+        row += hi - lo
+        if e0 == e1:
+            continue
+        o, end = where[id(b)], at + e1 - e0
+        code[at:end] = ecode[o + e0: o + e1]
+        count[at:end] = b.err_counts[e0:e1]
+        when[at:end] = b.snapshot_at[b.err_rows[e0:e1]]
+        origin.append(b.err_origin.slice(e0, e1 - e0))  # type: ignore[union-attr]
+        at = end
+    esrc = np.repeat(seg_src, seg_len)
+    used = np.zeros(len(src_cats), dtype=bool)
+    used[seg_src[seg_len > 0]] = True
+    if used.all():
+        esrc_cats = src_cats
+    else:
+        esrc, esrc_cats = _unify([(esrc, list(src_cats))])
+    return pd.DataFrame(
+        {
+            "source": _categorical(esrc, esrc_cats),
+            "snapshot_at": _utc(when),
+            "error_type": _categorical(code, etype_cats),
+            "count": count,
+            "origin": pd.Series(pd.arrays.ArrowStringArray(_chunked(origin)), dtype="str",
+                                copy=False).array,
+        },
+        copy=False,
+    )
+
+
+#: rows per piece of a large string gather (Arrow grows a take's output by doubling:
+#: one take of 300 MB of strings peaks at twice that)
+_TAKE_ROWS = 1 << 20
+
+
+def _take_strings(values: pa.Array, indices: np.ndarray) -> pa.ChunkedArray:
+    """``values.take(indices)`` in pieces (peak memory)."""
+    return pa.chunked_array(
+        [values.take(pa.array(indices[i: i + _TAKE_ROWS]))
+         for i in range(0, len(indices), _TAKE_ROWS)],
+        type=values.type,
+    )
+
+
+def gather_order(
+    per_row: np.ndarray, perm: np.ndarray, lens: np.ndarray, n_err: int, dtype: Any
+) -> np.ndarray:
+    """Indices of the error entries in sorted order: the entries of sorted snapshot *r*
+    are ``first[perm[r]] + 0 .. lens[r] - 1`` (*first*: where a row's entries start)."""
+    first = np.cumsum(per_row) - per_row
+    has = lens > 0
+    src_first = first[perm[has]]
+    del first
+    starts = (np.cumsum(lens) - lens)[has]
+    # +1 per entry, and at each snapshot's first entry a jump from the previous one's last
+    order = np.ones(n_err, dtype=dtype)
+    order[0] = src_first[0]
+    order[starts[1:]] = src_first[1:] - (src_first[:-1] + lens[has][:-1] - 1)
+    return np.cumsum(order, out=order)
 
 
 def epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
@@ -563,11 +1166,15 @@ def parse_time_value(value: Any) -> pd.Timestamp | None:
     return None
 
 
-def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """Numbered non-blank lines of *data*, without BOM or CR."""
-    if data.startswith(b"\xef\xbb\xbf"):
+def iter_lines(data: bytes, *, start: int = 1, bom: bool = True) -> Iterator[tuple[int, bytes]]:
+    """Numbered non-blank lines of *data*, without BOM or CR.
+
+    *start* is the number of *data*'s first line (a chunk of a file); a BOM is stripped
+    only with *bom* (at the start of a file).
+    """
+    if bom and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    for lineno, raw in enumerate(data.split(b"\n"), 1):
+    for lineno, raw in enumerate(data.split(b"\n"), start):
         raw = raw.rstrip(b"\r")
         if raw.strip():
             yield lineno, raw

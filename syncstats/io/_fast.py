@@ -1,205 +1,782 @@
-"""Arrow-native fast path for clean JSON Lines histories.
+"""Fast paths of ``read_snapshots``: JSON Lines histories and snapshot copies.
 
-A history written by ``syncstats snapshot`` (or any well-formed one) is parsed in one
-pyarrow call and turned into columns with numpy; no Python object is built per line.
-Anything this path cannot represent *exactly* as the per-line reader would (a torn or
-blank line, a BOM or CR, an explicit null, a value of another type, a time that does not
-parse, an error count that is not an integer) makes it decline, and the caller reads the
-file line by line instead: that reader is the reference, and a test checks that both give
-the same frames.
+Histories. A history is read in chunks of whole lines (:data:`CHUNK_BYTES`, never the
+whole file at once). Each *clean* chunk is parsed by one pyarrow call (the scalar
+fields, with an explicit schema) and by numpy (``errors_by_type``, read from the bytes,
+so that the error rows come out in the JSON object's key order, as the per-line reader
+lists them); no Python object is built per line, and a few threads parse consecutive
+chunks at once (pyarrow and numpy release the GIL). The rows of a chunk come grouped by
+source with their ``origin`` strings already built, so that the final frames are, for
+the usual history, a concatenation (see :func:`~syncstats.io._common.assemble_blocks`).
+
+Anything this path cannot reproduce *exactly* as the per-line reader would (a torn or
+blank line, a BOM or CR, a backslash escape, an explicit null, a missing counter, a value
+of another type, a time outside the forms parsed here, an error count that is not a
+plain integer, a duplicate key, ...) makes it decline the chunk, and the caller reads
+that chunk line by line: the per-line reader is the reference, and the tests compare
+both. A file with one torn line costs one slow chunk, not a slow file.
+
+Why byte checks come first: pyarrow's JSON reader skips blank lines and reads two
+objects on one line as two rows (row *i* would no longer be line *i + 1*); it reads
+``Inf``, ``-Inf`` and ``-NaN`` and any depth of nesting, which Python's ``json`` (the
+reference) does not; and its type *inference* recurses (a line of 100,000 ``[`` crashes
+the process), so the schema is explicit and every other field is ignored (checked for
+syntax, not typed). Every line must start with ``{`` and end with ``}``, and the row
+count must be the line count.
+
+Copies. :func:`copy_times` reads the capture times of many copies' file names at once
+(the rest of the copies' fast path is in :mod:`syncstats.io.snapshots`).
 """
 
 from __future__ import annotations
 
-import io
+import os
 import re
-from pathlib import Path
-from typing import Any
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .. import schemas
+from ._common import (
+    _BASIC,
+    _EXTENDED,
+    ColumnBlock,
+    clean_text,
+    gather_order,
+    origin_strings,
+    parse_time_value,
+    to_utc,
+)
 
-__all__ = ["read_history_fast"]
+__all__ = [
+    "CHUNK_BYTES", "chunks_of", "copy_times", "iter_history", "parse_chunk", "read_chunks",
+]
+
+Chunk = bytes | bytearray
+
+#: Bytes per chunk: the unit that falls back to the per-line reader, and the unit of
+#: work of a thread (a chunk's Arrow table and numpy arrays are a few times its size).
+CHUNK_BYTES = 8 << 20
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Threads parsing chunks (each runs pyarrow single-threaded on its chunk): a few, over
+#: large chunks (one thread per small task costs more than it gains).
+WORKERS = max(1, min(4, _cpus()))
 
 _C = list(schemas.COUNTERS)
-_SCALARS = pa.schema(
-    [(c, pa.int64()) for c in _C]
-    + [
-        ("total_processing_time", pa.float64()),
-        ("session_start", pa.float64()),
-    ]
-)
-_BLOCK = 16 << 20
+_SCALARS = [(c, pa.int64()) for c in _C] + [
+    ("total_processing_time", pa.float64()),
+    ("session_start", pa.float64()),
+    ("source", pa.string()),
+    # declared as an (empty) object: Arrow then rejects a value of another type and a
+    # duplicate key, and reports null/absent as invalid, without typing the entries
+    ("errors_by_type", pa.struct([])),
+]
+_PARSE = {
+    kind: pj.ParseOptions(
+        explicit_schema=pa.schema([*_SCALARS, ("snapshot_at", t)]),
+        unexpected_field_behavior="ignore",
+    )
+    for kind, t in (("string", pa.string()), ("number", pa.float64()))
+}
+#: one block per chunk, one thread per chunk (the chunks run in parallel instead)
+_READ = pj.ReadOptions(block_size=CHUNK_BYTES + (1 << 20), use_threads=False)
+
+_NAT = np.iinfo(np.int64).min
+#: "{" and "[" per line from which a line may nest deeper than Python's json reads
+_MAX_OPEN = 500
+_INF = re.compile(rb"Inf(?![A-Za-z0-9_])")  # not Infinity, not Info
+_MINUS_NAN = re.compile(rb"-NaN(?![A-Za-z0-9_])")
+_EMPTY_ERRORS = (np.zeros(0, np.int64), np.zeros(0, np.int32), [], np.zeros(0, np.int64))
 
 
-#: Every byte but the JSON structure characters (deleted to see the nesting).
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"{}[]")
-#: A stats object per line, with an errors_by_type object or without: nothing deeper.
-_FLAT = re.compile(rb"(?:\{\{\}\}|\{\})*")
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# --------------------------------------------------------------------------------------
+# Times
+# --------------------------------------------------------------------------------------
 
 
-def _plain(data: bytes) -> bool:
-    """No BOM, CR or blank line: Arrow's row *i* is then the file's line *i + 1*.
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = (m + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
-    Also valid UTF-8 without surrogate escapes (Arrow would hand back text Python cannot
-    decode) and nested no deeper than stats objects are (Arrow's JSON parser recurses:
-    a line of 100,000 ``[`` crashes the process with a segmentation fault, and so does a
-    line ``null``: every line must be an object).
+
+#: positions of the digits of "YYYY-MM-DDTHH:MM:SS" and their weights per field
+_DIGIT_POS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_WEIGHTS = np.zeros((14, 6), dtype=np.int64)
+for _field, (_lo, _n) in enumerate([(0, 4), (4, 2), (6, 2), (8, 2), (10, 2), (12, 2)]):
+    _WEIGHTS[_lo : _lo + _n, _field] = 10 ** np.arange(_n - 1, -1, -1)
+_SEP_POS = [4, 7, 13, 16]
+_SEP_VAL = np.frombuffer(b"--::", dtype=np.uint8)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _small_number(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a digit matrix as numbers, and whether every byte is a digit."""
+    d = mat.astype(np.int64) - 48
+    ok = ((d >= 0) & (d <= 9)).all(axis=1)
+    return d @ 10 ** np.arange(mat.shape[1] - 1, -1, -1), ok
+
+
+def _iso_fixed(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch microseconds of ISO-8601 strings of one length (rows of *mat*), and a mask of
+    the rows parsed: ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]``.
+
+    A row outside these forms, or whose value :func:`parse_time_value` might judge
+    otherwise (a year outside 1900-2200, an invalid date or time), is not parsed here;
+    the caller parses it with the reference function.
     """
-    lines = data.count(b"\n")
+    n, width = mat.shape
+    if width < 19:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    digits = mat[:, _DIGIT_POS].astype(np.int64) - 48
+    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
+    year, month, day, hour, minute, second = (digits @ _WEIGHTS).T
+    ok &= (mat[:, _SEP_POS] == _SEP_VAL).all(axis=1)
+    ok &= (mat[:, 10] == 0x54) | (mat[:, 10] == 0x20)  # "T" or " "
+    ok &= (year >= 1900) & (year <= 2200) & (month >= 1) & (month <= 12)
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59) & (day >= 1)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    ok &= day <= _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    frac = np.zeros(n, dtype=np.int64)
+    offset = np.zeros(n, dtype=np.int64)
+    if width == 20:  # the form syncstats writes: ...Z
+        ok &= mat[:, 19] == 0x5A
+    elif width > 19:
+        # optional fraction of 1-6 digits
+        zone_at = np.full(n, 19)
+        has_frac = (mat[:, 19] == 0x2E) | (mat[:, 19] == 0x2C)  # "." or ","
+        if has_frac.any():
+            tail = mat[:, 20:].astype(np.int64) - 48
+            isdig = (tail >= 0) & (tail <= 9)
+            run = np.where(isdig.all(axis=1), isdig.shape[1], np.argmin(isdig, axis=1))
+            ok &= ~has_frac | ((run >= 1) & (run <= 6))
+            for k in range(min(6, tail.shape[1])):
+                frac = np.where(has_frac & (k < run), frac * 10 + tail[:, k], frac)
+            frac = np.where(has_frac, frac * 10 ** np.clip(6 - run, 0, 6), 0)
+            zone_at = np.where(has_frac, 20 + run, 19)
+        # zone: none, "Z" or "+HH:MM" / "-HH:MM"
+        zlen = width - zone_at
+        rows = np.arange(n)
+        z_ok = (zlen == 0) | ((zlen == 1) & (mat[rows, np.minimum(zone_at, width - 1)] == 0x5A))
+        six = zlen == 6
+        if six.any():
+            zm = mat[rows[:, None], np.minimum(zone_at[:, None] + np.arange(6), width - 1)]
+            oh, okh = _small_number(zm[:, 1:3])
+            om, okm = _small_number(zm[:, 4:6])
+            good = (
+                six & ((zm[:, 0] == 0x2B) | (zm[:, 0] == 0x2D)) & okh & okm
+                & (zm[:, 3] == 0x3A) & (oh <= 23) & (om <= 59)
+            )
+            sign = np.where(zm[:, 0] == 0x2D, -1, 1)
+            offset = np.where(good, sign * (oh * 3600 + om * 60) * 1_000_000, 0)
+            z_ok |= good
+        ok &= z_ok
+    days = _days_from_civil(year, month, np.where(ok, day, 1))
+    us = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000 + frac) - offset
+    return us, ok
+
+
+def _parse_iso(col: pa.Array) -> np.ndarray | None:
+    """``snapshot_at`` strings to epoch microseconds (UTC), exactly as
+    :func:`~syncstats.io._common.parse_time_value` reads them; None if one is not a time."""
+    n = len(col)
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32, count=n + 1, offset=col.offset * 4)
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
+    lengths = np.diff(offsets)
+    out = np.empty(n, dtype=np.int64)
+    done = np.zeros(n, dtype=bool)
+    for width in np.unique(lengths):
+        if width == 0:
+            return None
+        rows = np.flatnonzero(lengths == width)
+        if len(rows) == n:
+            mat = data[offsets[0] : offsets[-1]].reshape(n, width)
+        else:
+            mat = data[offsets[rows][:, None] + np.arange(width)]
+        us, ok = _iso_fixed(mat)
+        out[rows[ok]] = us[ok]
+        done[rows[ok]] = True
+    rest = np.flatnonzero(~done)
+    if len(rest):  # other forms (or borderline values): the reference function, per value
+        texts = col.take(pa.array(rest)).to_pylist()
+        stamps = [parse_time_value(t) for t in texts]
+        if any(s is None for s in stamps):
+            return None
+        out[rest] = to_utc(stamps).asi8
+    return out
+
+
+def _epoch_us(col: pa.Array) -> np.ndarray | None:
+    """Epoch-seconds ``snapshot_at`` values to microseconds, as the reference rounds them."""
+    secs = col.to_numpy(zero_copy_only=False)
+    if not (np.isfinite(secs) & (secs >= 0) & (secs < 1e11)).all():
+        return None
+    return np.round(secs * 1e6).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# errors_by_type, from the bytes
+# --------------------------------------------------------------------------------------
+
+
+def _errors(
+    a: np.ndarray,
+    base: pa.Buffer,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    has_obj: np.ndarray,
+    op: np.ndarray,
+    cl: np.ndarray,
+    q: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray] | None:
+    """Entries of every line's ``errors_by_type`` object, in line and key order.
+
+    Returns ``(row, code, names, count)`` or None when an object is not a flat object of
+    plain integers laid out as ``json.dumps`` or a compact writer lays it out (the
+    per-line reader then handles the chunk). The line's JSON is valid (Arrow parsed
+    it) and holds no backslash, which the reasoning below relies on.
+    """
+    lines = np.flatnonzero(has_obj)
+    if not len(lines):
+        return _EMPTY_ERRORS
+    first_op = np.searchsorted(op, starts[lines])
+    first_cl = np.searchsorted(cl, starts[lines])
+    # the line's object and its errors_by_type object, nothing else: then no brace is
+    # inside a string, the second "{" opens errors_by_type and the first "}" closes it
     if (
-        data.startswith((b"\xef\xbb\xbf", b"\n"))
-        or b"\r" in data
-        or b"\n\n" in data
-        or not data.endswith(b"\n")  # a last line without newline may be torn
-        or not data.startswith(b"{")
-        or data.count(b"\n{") != lines - 1
-        or data.count(b"}\n") != lines
-        or not _FLAT.fullmatch(data.translate(None, _NOT_STRUCTURE))
-        or _SURROGATE.search(data)
+        (np.searchsorted(op, ends[lines]) - first_op != 2).any()
+        or (np.searchsorted(cl, ends[lines]) - first_cl != 2).any()
     ):
-        return False
-    if not data.isascii():
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
-def _parse_iso(when: pa.ChunkedArray) -> pd.DatetimeIndex | None:
-    """ISO-8601 strings to UTC times, as :func:`~syncstats.io._common.parse_time_value`
-    would parse them, or None when one does not parse."""
-    try:  # the form syncstats writes: 2026-10-01T13:00:00Z, parsed by Arrow in C++
-        ts = pc.strptime(when, format="%Y-%m-%dT%H:%M:%SZ", unit="us")
-        return pd.DatetimeIndex(ts.to_pandas()).tz_localize("UTC")
-    except (pa.ArrowInvalid, ValueError):
-        pass
-    if not pc.all(pc.match_substring_regex(when, r"^\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")).as_py():
         return None
+    o2 = op[first_op + 1]
+    c1 = cl[first_cl]
+    if not (o2 < c1).all():
+        return None
+    qs = np.searchsorted(q, o2)
+    nq = np.searchsorted(q, c1) - qs
+    # every quote delimits a string (no backslash), so the quotes pair up as keys unless
+    # a value is a string: its key's value region then has no ':' right after it
+    if (nq & 1).any():
+        return None
+    m = nq // 2
+    total = int(m.sum())
+    if total == 0:
+        return _EMPTY_ERRORS
+    entry_line = np.repeat(np.arange(len(lines)), m)
+    first_entry = np.cumsum(m) - m
+    qi = qs[entry_line] + 2 * (np.arange(total) - first_entry[entry_line])
+    name_start = q[qi] + 1
+    name_end = q[qi + 1]
+    last = np.zeros(total, dtype=bool)
+    last[first_entry[m > 0] + m[m > 0] - 1] = True
+    # the value: between the key's closing quote and the next key's opening quote (or
+    # the closing brace), laid out as json.dumps (': 12, ') or compact (':12,') writes it
+    nxt = np.empty(total, dtype=np.int64)
+    nxt[:-1] = name_start[1:] - 1
+    nxt[last] = c1[entry_line[last]]
+    colon = name_end + 1
+    if not (a[colon] == 0x3A).all():
+        return None
+    lo = colon + 1 + (a[colon + 1] == 0x20)
+    before = a[nxt - 1]
+    comma_space = (before == 0x20) & (a[nxt - 2] == 0x2C)
+    hi = np.where(last, nxt, np.where(comma_space, nxt - 2, nxt - 1))
+    if not ((last | comma_space | (before == 0x2C)).all() and (hi > lo).all()):
+        return None
+    # Valid JSON and no quote inside: a value that Arrow casts to int64 is an integer
+    # literal (true, null, 1.5, 1e3, [1] do not cast). The values and the names are
+    # the even strings of an Arrow string array over the chunk's bytes.
+    offsets = np.empty(2 * total, dtype=np.int32)
+    offsets[0::2] = lo
+    offsets[1::2] = hi
+    even = pa.array(np.arange(0, 2 * total - 1, 2))
+    values = pa.StringArray.from_buffers(2 * total - 1, pa.py_buffer(offsets), base).take(even)
     try:
-        text = pd.Series(when.to_numpy(zero_copy_only=False), dtype="object")
-        return pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601", utc=True))
-    except (ValueError, OverflowError):
+        count = pc.cast(values, pa.int64()).to_numpy()
+    except pa.ArrowInvalid:
         return None
+    if (count == _NAT).any():  # abs() beyond int64: the reference drops the entry
+        return None
+    offsets[0::2] = name_start
+    offsets[1::2] = name_end
+    names = pa.StringArray.from_buffers(2 * total - 1, pa.py_buffer(offsets), base).take(even)
+    encoded = pc.dictionary_encode(names)
+    codes = encoded.indices.to_numpy().astype(np.int32)
+    dictionary = encoded.dictionary.to_pylist()
+    if _has_duplicate_keys(codes, first_entry[m > 0], m[m > 0], len(dictionary), entry_line):
+        return None  # orjson keeps the last value at the first key's place: reference
+    return lines[entry_line].astype(np.int64), codes, dictionary, count
 
 
-def _column(table: pa.Table, name: str) -> pa.ChunkedArray | None:
-    return table.column(name) if name in table.column_names else None
+def _has_duplicate_keys(
+    codes: np.ndarray, first: np.ndarray, m: np.ndarray, ncodes: int, entry_line: np.ndarray
+) -> bool:
+    """Whether a line's errors_by_type repeats a key."""
+    if ncodes <= 64:
+        bits = np.left_shift(np.uint64(1), codes.astype(np.uint64))
+        seen = np.bitwise_or.reduceat(bits, first)
+        return bool((np.bitwise_count(seen) != m).any())
+    key = entry_line.astype(np.int64) * ncodes + codes
+    return len(np.unique(key)) != len(key)
 
 
-def read_history_fast(
-    data: bytes, path: Path, *, source: str | None, fallback: str
-) -> tuple[dict[str, Any], list[tuple[np.ndarray, str, np.ndarray]]] | None:
-    """Columns of a clean history, or None when the per-line reader must be used.
+# --------------------------------------------------------------------------------------
+# One chunk
+# --------------------------------------------------------------------------------------
 
-    Returns ``(columns, errors)`` where *columns* holds numpy arrays / lists for the
-    snapshot frame and *errors* is a list of ``(row indices, error type, counts)``.
+
+def _time_kind(chunk: Chunk) -> str | None:
+    """Whether the chunk's first ``snapshot_at`` is a string or a number (the Arrow
+    schema declares one; a chunk mixing both declines)."""
+    at = chunk.find(b'"snapshot_at"')
+    if at < 0:
+        return None
+    at += len(b'"snapshot_at"')
+    while at < len(chunk) and chunk[at] in b" \t:":
+        at += 1
+    if at >= len(chunk):
+        return None
+    return "string" if chunk[at] == 0x22 else "number"
+
+
+def parse_chunk(
+    chunk: Chunk, *, source: str | None, fallback: str, path: str, first_line: int = 1
+) -> tuple[ColumnBlock | None, int]:
+    """The lines of one chunk of a history as a block, or None.
+
+    Parameters
+    ----------
+    chunk : bytes or bytearray
+        Whole lines of a history (each ending with a newline to be parsed here).
+    source : str, optional
+        Source name for every row (``read_snapshots(source=...)``).
+    fallback : str
+        Source of a line without a (non-empty string) ``"source"`` field.
+    path : str
+        The file, as :func:`~syncstats.io._common.clean_path` spells it (``origin``).
+    first_line : int
+        The file's line number of the chunk's first line.
+
+    Returns
+    -------
+    (ColumnBlock or None, int)
+        The rows (grouped by source, see the module's docstring) and the chunk's number
+        of lines; ``(None, 0)`` when the per-line reader must read the chunk.
     """
-    if not data or not _plain(data):
-        return None
+    size = len(chunk)
+    if not size or chunk[-1] != 0x0A:  # a last line without newline may be torn
+        return None, 0
+    a = np.frombuffer(chunk, dtype=np.uint8)
+    ends = np.flatnonzero(a == 0x0A)
+    n = len(ends)
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    if (
+        not (a[starts] == 0x7B).all()  # "{" first: no blank line, BOM or indent
+        or not (a[ends - 1] == 0x7D).all()  # "}" last: no CR, no trailing blank
+        or chunk.find(b"\\") >= 0  # escapes: decoded by the reference only
+    ):
+        return None, 0
+    if not chunk.isascii():
+        try:  # Arrow does not validate UTF-8 and Python would fail to decode the text
+            str(chunk, "utf-8")
+        except UnicodeDecodeError:
+            return None, 0
+    kind = _time_kind(chunk)
+    if kind is None:
+        return None, 0
+    # What Arrow's parser reads but Python's json (the reference) does not: nesting
+    # deeper than its recursion limit (a line with fewer than 500 "{" and "[" is not),
+    # and the literals Inf, -Inf and -NaN (NaN, Infinity and -Infinity it reads).
+    op = np.flatnonzero(a == 0x7B)  # {
+    opens = np.diff(np.searchsorted(op, ends), prepend=0)
+    if chunk.find(b"[") >= 0:
+        opens += np.diff(np.searchsorted(np.flatnonzero(a == 0x5B), ends), prepend=0)
+    if (opens >= _MAX_OPEN).any():
+        return None, 0
+    if chunk.find(b"I") >= 0 and _INF.search(chunk):
+        return None, 0
+    if (a[np.flatnonzero(a == 0x2D) + 1] == 0x4E).any() and _MINUS_NAN.search(chunk):
+        return None, 0
+    # the bytes _errors needs, found while the chunk is in the cache (before Arrow)
+    cl = np.flatnonzero(a == 0x7D)  # }
+    q = np.flatnonzero(a == 0x22)  # "
+    base = pa.py_buffer(chunk)
+    try:
+        table = pj.read_json(pa.BufferReader(base), read_options=_READ,
+                             parse_options=_PARSE[kind])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+        return None, 0
+    if table.num_rows != n:  # two objects on a line
+        return None, 0
+    col = {name: table.column(name).combine_chunks() for name in table.column_names}
+
+    counters = {}
+    for c in _C:
+        if col[c].null_count:  # explicit null (a caveat) or missing key (taken as 0)
+            return None, 0
+        counters[c] = col[c].to_numpy()
+        if (counters[c] == _NAT).any():  # -2**63: beyond -(2**63 - 1), an overflow caveat
+            return None, 0
+    tpt = col["total_processing_time"]
+    if tpt.null_count:
+        return None, 0
+    tpt_values = tpt.to_numpy()
+    if not np.isfinite(tpt_values).all():  # NaN/Infinity/huge integers: the reference
+        return None, 0
+    start_col = col["session_start"]
+    session_start = start_col.to_numpy(zero_copy_only=False).astype(np.float64)
+    if start_col.null_count:
+        present = session_start[start_col.is_valid().to_numpy(zero_copy_only=False)]
+    else:
+        present = session_start
+    # NaN (a literal) or out of range: the reference reports it; null/absent is NaT
+    if not (np.abs(present) < 1e11).all():
+        return None, 0
+
+    when = col["snapshot_at"]
+    if when.null_count:
+        return None, 0
+    snap = _parse_iso(when) if kind == "string" else _epoch_us(when)
+    if snap is None:
+        return None, 0
+
+    if source is not None:
+        src_codes = np.zeros(n, dtype=np.int32)
+        src_names = [clean_text(source)]
+    else:
+        src = col["source"]
+        if src.null_count or pc.any(pc.equal(src, "")).as_py():
+            src = pc.if_else(pc.or_kleene(pc.is_null(src), pc.equal(src, "")), fallback, src)
+        enc = pc.dictionary_encode(src)
+        src_codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        src_names = [clean_text(s) for s in enc.dictionary.to_pylist()]
+
+    has_obj = col["errors_by_type"].is_valid().to_numpy(zero_copy_only=False)
+    errors = _errors(a, base, starts, ends, has_obj, op, cl, q)
+    if errors is None:
+        return None, 0
+    err_rows, err_codes, err_names, err_counts = errors
+    lines = np.arange(first_line, first_line + n, dtype=np.int64)
+    # Rows grouped by source (in the sources' lexical order), each source's rows in file
+    # order: the final frames are sorted by source, then time, stably, so this changes
+    # nothing there, and a history whose times increase per source is then assembled by
+    # concatenating these groups (see RecordBuilder).
+    order = sorted(range(len(src_names)), key=src_names.__getitem__)
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    src_codes = rank[src_codes]
+    src_names = [src_names[i] for i in order]
+    if len(order) > 1 and (src_codes[1:] < src_codes[:-1]).any():
+        group = np.argsort(src_codes, kind="stable")
+        per_row = np.bincount(err_rows, minlength=n)
+        lens = per_row[group]
+        if len(err_rows):
+            take = gather_order(per_row, group, lens, len(err_rows), np.int64)
+            err_codes, err_counts = err_codes[take], err_counts[take]
+        err_rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+        src_codes, snap, session_start = src_codes[group], snap[group], session_start[group]
+        counters = {k: v[group] for k, v in counters.items()}
+        tpt_values, lines = tpt_values[group], lines[group]
+    origin = origin_strings(lines, path)
+    block = ColumnBlock(
+        source_codes=src_codes,
+        source_names=src_names,
+        snapshot_at=snap,
+        session_start=session_start,
+        counters=counters,
+        total_processing_time=tpt_values.astype(np.float64),
+        time_from="field",
+        path=path,
+        lines=lines,
+        err_rows=err_rows,
+        err_codes=err_codes,
+        err_names=[clean_text(e) for e in err_names],
+        err_counts=err_counts,
+        origin=origin,
+        err_origin=origin.take(pa.array(err_rows.astype(np.int32))),
+    )
+    return block, n
+
+
+# --------------------------------------------------------------------------------------
+# A whole history
+# --------------------------------------------------------------------------------------
+
+
+def chunks_of(data: bytes, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """*data* (a whole history in memory) in consecutive pieces of whole lines.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes.
+    size : int
+        Bytes per piece, at least (a piece ends at the next newline; the last may lack
+        its newline).
+
+    Yields
+    ------
+    bytes
+        The pieces, in order.
+    """
+    start, total = 0, len(data)
+    while start < total:
+        cut = data.find(b"\n", min(start + size, total) - 1)
+        end = total if cut < 0 else cut + 1
+        yield data[start:end]
+        start = end
+
+
+def read_chunks(fh: IO[bytes], size: int = CHUNK_BYTES) -> Iterator[bytearray]:
+    """A file in consecutive pieces of whole lines, read as they are needed.
+
+    Parameters
+    ----------
+    fh : binary file
+        Open for reading, at its start.
+    size : int
+        Bytes per piece, at most (unless one line is longer).
+
+    Yields
+    ------
+    bytearray
+        The pieces, in order; the whole file is never in memory. ``OSError`` from the
+        reads propagates.
+    """
+    try:
+        left = os.fstat(fh.fileno()).st_size - fh.tell()
+    except (OSError, AttributeError, ValueError):
+        left = size
+    rest = b""
+    while True:
+        # a buffer as large as what is left (a small file: a small buffer), at most
+        # *size*; at the expected end, whatever a plain read finds (the file may grow)
+        want = min(size, left) if left > 0 else 0
+        if want:
+            buf = bytearray(len(rest) + want)
+            buf[: len(rest)] = rest
+            got = fh.readinto(memoryview(buf)[len(rest):]) or 0
+            del buf[len(rest) + got:]
+        else:
+            piece = fh.read(size)
+            got = len(piece)
+            buf = bytearray(rest) + piece
+        left -= got
+        if not got:
+            if rest:
+                yield bytearray(rest)
+            return
+        cut = buf.rfind(b"\n") + 1
+        if not cut:  # one line longer than a chunk: read on
+            rest = bytes(buf)
+            continue
+        rest = bytes(buf[cut:])
+        del buf[cut:]
+        yield buf
+
+
+def iter_history(
+    chunks: Iterable[Chunk],
+    path: str,
+    *,
+    source: str | None,
+    fallback: str,
+    workers: int | None = None,
+) -> Iterator[tuple[Chunk, int, ColumnBlock | None]]:
+    """Parse consecutive chunks of a history, a few at a time (:data:`WORKERS`
+    threads, each on one chunk).
+
+    Parameters
+    ----------
+    chunks : iterable of bytes or bytearray
+        The history in consecutive pieces of whole lines (:func:`chunks_of`,
+        :func:`read_chunks`).
+    path : str
+        The file as :func:`~syncstats.io._common.clean_path` spells it.
+    source, fallback : str
+        As for :func:`parse_chunk`.
+    workers : int, optional
+        Threads (0: parse nothing, every chunk is for the per-line reader).
+
+    Yields
+    ------
+    (chunk, int, ColumnBlock or None)
+        In file order: each chunk, the file's line number of its first line and its
+        block, or None when the per-line reader must read it (from that line, with a
+        BOM stripped only when it is line 1).
+    """
+    workers = WORKERS if workers is None else workers
     try:  # a directory name that is not UTF-8: Arrow cannot take it (the reference can)
         (source or "").encode("utf-8")
         fallback.encode("utf-8")
     except UnicodeEncodeError:
-        return None
-    table = None
-    # snapshot_at is an ISO string (else Arrow infers timestamp[s] and loses offsets) or
-    # epoch seconds: try both declarations; any other failure means "not clean".
-    for when_type in (pa.string(), pa.float64()):
-        schema = _SCALARS.append(pa.field("snapshot_at", when_type))
-        try:
-            table = pj.read_json(
-                io.BytesIO(data),
-                read_options=pj.ReadOptions(block_size=_BLOCK),
-                parse_options=pj.ParseOptions(
-                    explicit_schema=schema, unexpected_field_behavior="infer"
-                ),
-            )
-            break
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-            continue
-    if table is None:
-        return None
-    n = table.num_rows
-    if n != data.count(b"\n"):
-        return None
-    cols: dict[str, Any] = {}
-    for c in _C:
-        col = table.column(c)
-        if col.null_count:  # an explicit null (a caveat) or a missing key: per-line reader
-            return None
-        cols[c] = col.to_numpy()
-    for c in ("total_processing_time",):
-        col = table.column(c)
-        if col.null_count:
-            return None
-        cols[c] = col.to_numpy()
-    start = table.column("session_start").to_numpy(zero_copy_only=False)
-    start = np.asarray(start, dtype="float64")
-    finite = start[~np.isnan(start)]
-    if finite.size and (np.abs(finite) >= 1e11).any():
-        return None
-    cols["session_start"] = start
+        workers = 0
 
-    when = _column(table, "snapshot_at")
-    if when is None or when.null_count:
-        return None
-    if pa.types.is_string(when.type) or pa.types.is_large_string(when.type):
-        parsed = _parse_iso(when)
-        if parsed is None:
-            return None
-    elif pa.types.is_integer(when.type) or pa.types.is_floating(when.type):
-        secs = np.asarray(when.to_numpy(), dtype="float64")
-        if not (np.isfinite(secs) & (secs >= 0) & (secs < 1e11)).all():
-            return None
-        parsed = pd.to_datetime(np.round(secs * 1e6), unit="us", utc=True)
-    else:
-        return None
-    cols["snapshot_at"] = pd.DatetimeIndex(parsed).as_unit(schemas.TIME_UNIT)
+    def lines_in(chunk: Chunk) -> int:
+        count = int(np.count_nonzero(np.frombuffer(chunk, dtype=np.uint8) == 0x0A))
+        return count + (1 if chunk and chunk[-1] != 0x0A else 0)
 
-    if source is not None:
-        cols["source"] = source
-    else:
-        src = _column(table, "source")
-        if src is None:
-            cols["source"] = fallback
-        elif not (pa.types.is_string(src.type) or pa.types.is_null(src.type)):
+    line = 1
+    if workers <= 1:
+        for chunk in chunks:
+            block = parse_chunk(chunk, source=source, fallback=fallback, path=path,
+                                first_line=line)[0] if workers else None
+            yield chunk, line, block
+            line += lines_in(chunk)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="syncstats-jsonl") as pool:
+        pending: deque[tuple[Chunk, int, Future[tuple[ColumnBlock | None, int]]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, line, pool.submit(
+                parse_chunk, chunk, source=source, fallback=fallback, path=path,
+                first_line=line)))
+            line += lines_in(chunk)
+            while len(pending) > workers:
+                done, first, future = pending.popleft()
+                yield done, first, future.result()[0]
+        while pending:
+            done, first, future = pending.popleft()
+            yield done, first, future.result()[0]
+
+
+# --------------------------------------------------------------------------------------
+# Snapshot copies: many small files
+# --------------------------------------------------------------------------------------
+
+
+def _name_time_text(name: str) -> str | None:
+    """The ISO text :func:`~syncstats.io._common.time_from_name` makes of the first
+    time-like part of *name* (its first attempt; None when there is none)."""
+    # the extended form has colons: without one, only the basic form can match
+    m = _EXTENDED.search(name) if ":" in name else None
+    basic = m is None
+    if basic:
+        m = _BASIC.search(name)
+        if m is None:
             return None
+    date, time_, frac, tz = m.group("date", "time", "frac", "tz")
+    if basic:
+        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+        time_ = f"{time_[:2]}:{time_[2:4]}:{time_[4:]}"
+    if tz and tz != "Z" and ":" not in tz:
+        tz = f"{tz[:3]}:{tz[3:]}"
+    return f"{date}T{time_}{frac or ''}{tz or ''}"
+
+
+def _shape_texts(mat: np.ndarray) -> np.ndarray | None:
+    """ISO texts (a byte matrix) of ASCII names of one *shape* (the same bytes but for
+    which digits): the regular expressions test only whether a byte is a digit or which
+    other byte it is, so they match every such name at the same places, which the first
+    name shows. None when it holds no time."""
+    first = mat[0].tobytes().decode("ascii")
+    m = _EXTENDED.search(first) if ":" in first else None
+    basic = m is None
+    if basic:
+        m = _BASIC.search(first)
+        if m is None:
+            return None
+    # each byte of the text: a column of the name (int) or a literal (str)
+    d0, t0 = m.start("date"), m.start("time")
+    parts: list[int | str] = []
+    if basic:  # as time_from_name spells it: YYYY-MM-DDTHH:MM:SS
+        parts += [d0, d0 + 1, d0 + 2, d0 + 3, "-", d0 + 4, d0 + 5, "-", d0 + 6, d0 + 7, "T",
+                  t0, t0 + 1, ":", t0 + 2, t0 + 3, ":", t0 + 4, t0 + 5]
+    else:
+        parts += [*range(d0, m.end("date")), "T", *range(t0, m.end("time"))]
+    if m.group("frac"):
+        parts += range(*m.span("frac"))
+    tz = m.group("tz")
+    if tz:
+        z0, z1 = m.span("tz")
+        if tz == "Z" or ":" in tz:
+            parts += range(z0, z1)
         else:
-            src = pc.if_else(pc.or_kleene(pc.is_null(src), pc.equal(src, "")), fallback, src)
-            uniq = pc.unique(src)
-            if len(uniq) == 1:
-                cols["source"] = uniq[0].as_py()
-            else:
-                codes = pc.index_in(src, value_set=uniq)
-                cols["source"] = pd.Categorical.from_codes(
-                    codes.to_numpy().astype("int32"), uniq.to_pylist()
-                )
+            parts += [z0, z0 + 1, z0 + 2, ":", z0 + 3, z0 + 4]
+    out = np.empty((len(mat), len(parts)), dtype=np.uint8)
+    for k, part in enumerate(parts):
+        out[:, k] = ord(part) if isinstance(part, str) else mat[:, part]
+    return out
 
-    errors: list[tuple[np.ndarray, str, np.ndarray]] = []
-    err = _column(table, "errors_by_type")
-    if err is not None and not pa.types.is_null(err.type):
-        if not pa.types.is_struct(err.type):
-            return None
-        combined = err.combine_chunks() if err.num_chunks != 1 else err.chunk(0)
-        if combined.null_count:  # "errors_by_type": null — the per-line reader says so
-            return None
-        for i in range(combined.type.num_fields):
-            field = combined.type.field(i)
-            child = combined.field(i)
-            if pa.types.is_null(field.type):
-                continue
-            if not pa.types.is_integer(field.type):
-                return None
-            mask = child.is_valid().to_numpy(zero_copy_only=False)
-            rows = np.flatnonzero(mask)
-            values = child.fill_null(0).to_numpy()[rows].astype("int64")
-            errors.append((rows, field.name, values))
-    return cols, errors
+
+def copy_times(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Capture times in file names, as :func:`~syncstats.io._common.time_from_name`
+    reads them.
+
+    Names of one shape (``stats-YYYYMMDDTHHMMSSZ.json``, whatever the digits) are read
+    all at once as a byte matrix; other names one by one.
+
+    Parameters
+    ----------
+    names : list of str
+        File names.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Epoch microseconds (UTC) and whether each name was parsed here; a name that was
+        not (no time, or a form or value :func:`_iso_fixed` leaves alone) is for the
+        reference function.
+
+    Examples
+    --------
+    >>> us, ok = copy_times(["stats-20261001T130000Z.json", "x.json"])
+    >>> ok.tolist(), us[0] == 1790859600 * 10**6
+    ([True, False], np.True_)
+    """
+    n = len(names)
+    us = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    if not n:
+        return us, ok
+    lengths = np.fromiter(map(len, names), dtype=np.int64, count=n)
+    try:
+        blob = np.frombuffer("".join(names).encode("ascii"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        blob = None
+    starts = np.cumsum(lengths) - lengths
+    for width in np.unique(lengths):
+        rows = np.flatnonzero(lengths == width)
+        if blob is None or width == 0:
+            break
+        mat = blob[starts[rows][:, None] + np.arange(width)]
+        shape = np.where((mat >= 0x30) & (mat <= 0x39), 0x30, mat).astype(np.uint8)
+        if (shape == shape[0]).all():  # usually: one shape
+            which, kinds = np.zeros(len(rows), dtype=np.intp), 1
+        else:
+            _, which = np.unique(np.ascontiguousarray(shape).view(f"V{width}").ravel(),
+                                 return_inverse=True)
+            kinds = int(which.max()) + 1
+        for k in range(kinds):
+            pick = rows[which.ravel() == k]
+            made = _shape_texts(blob[starts[pick][:, None] + np.arange(width)])
+            if made is not None:
+                us[pick], ok[pick] = _iso_fixed(made)
+        lengths[rows] = -1  # done
+    for i in np.flatnonzero(lengths >= 0):  # the names that are not ASCII
+        text = _name_time_text(names[i])
+        if text is not None and text.isascii():
+            values, good = _iso_fixed(np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+                                      .reshape(1, len(text)))
+            us[i], ok[i] = values[0], good[0]
+    return us, ok

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from operator import itemgetter, methodcaller
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
 from tqdm import tqdm
 
@@ -13,23 +18,30 @@ from .. import schemas
 from ..exceptions import SnapshotFormatError
 from ._common import (
     STATS_KEYS,
+    ColumnBlock,
     Issues,
     RecordBuilder,
+    clean_path,
+    clean_text,
     expand_paths,
     iter_lines,
     loads,
     parse_time_value,
     read_bytes,
+    scan_tree,
     time_from_name,
 )
-from ._fast import read_history_fast
+from ._fast import chunks_of, copy_times, iter_history, read_chunks
 from .syncdata import SyncData
 
 __all__ = ["read_snapshots", "SNAPSHOT_PATTERNS", "is_history"]
 
-#: Parse clean JSON Lines histories with Arrow (:mod:`syncstats.io._fast`); the per-line
-#: reader below is the reference and handles every file the fast path declines.
+#: Parse clean JSON Lines histories with Arrow (:mod:`syncstats.io._fast`) and validate
+#: snapshot copies column-wise; the per-record readers below are the reference and
+#: handle every file (or chunk) the fast paths decline.
 FAST_PATH = True
+#: The copies' fast path spells paths as POSIX strings.
+_POSIX = os.sep == "/"
 
 #: File names a directory search picks up as snapshots or histories.
 SNAPSHOT_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz", "*.ndjson", "*.ndjson.gz")
@@ -90,7 +102,11 @@ def read_snapshots(
     0  worker-a 2026-10-01 13:00:00+00:00               3  filename
     """
     issues = Issues(on_error, SnapshotFormatError)
-    files = expand_paths(path, patterns=SNAPSHOT_PATTERNS, what="snapshot")
+    files: list[Path] | list[str] | None = None
+    if isinstance(path, str | os.PathLike) and Path(path).is_dir():
+        files = scan_tree(Path(path), SNAPSHOT_PATTERNS)  # strings: no Path per file
+    if files is None:
+        files = expand_paths(path, patterns=SNAPSHOT_PATTERNS, what="snapshot")
     fallback = None
     if isinstance(path, str | os.PathLike) and Path(path).is_dir():
         fallback = Path(path).name
@@ -99,7 +115,7 @@ def read_snapshots(
 
 
 def read_snapshot_files(
-    files: list[Path],
+    files: Sequence[Path | str],
     issues: Issues,
     *,
     source: str | None,
@@ -111,17 +127,326 @@ def read_snapshot_files(
     *source* overrides every name; else a history line's ``source`` field, else
     *fallback*, else the file's parent directory name. With *discovering* (``load``),
     a JSON file holding no stats key at all is a file of another kind: an ``ignored``
-    caveat rather than an error.
+    caveat rather than an error. *files* are paths (or path strings as ``str(Path)``
+    spells them).
     """
     builder = RecordBuilder(issues)
-    for f in tqdm(files, desc="snapshots", unit="file", delay=1.0, disable=None, leave=False):
-        default = fallback or f.parent.name or "default"
-        if is_history(f):
-            _read_history(f, builder, source, default, issues)
-        else:
-            _read_copy(f, builder, source, default, issues, discovering)
+    copies = _CopyBatch(builder, issues, source, fallback, discovering)
+    queue = copies.queued.append
+    progress = tqdm(files, desc="snapshots", unit="file", delay=1.0, disable=None, leave=False)
+    if FAST_PATH and _POSIX and set(map(type, files)) == {str}:
+        # path strings (scan_tree): every plain copy read in one tight loop first, then
+        # each run of them queued at once, the other files read by the reference
+        objs = _read_objects(progress)
+        done = 0
+        for i in [i for i, obj in enumerate(objs) if obj is None] + [len(objs)]:
+            copies.extend(files[done:i], objs[done:i])
+            done = i + 1
+            if i == len(objs):
+                break
+            f = files[i]
+            copies.flush()
+            default = fallback or f.rpartition("/")[0].rpartition("/")[2] or "default"
+            if f[-10:].lower().endswith(_HISTORY_SUFFIXES):
+                _read_history(Path(f), builder, source, default, issues)
+            else:  # unreadable, gzip, not a JSON object: the reference reports it
+                _read_copy(Path(f), builder, source, default, issues, discovering)
+        files = []
+    for f in progress if files else ():
+        text = os.fspath(f)
+        name = os.path.basename(text)
+        history = name.lower().endswith(_HISTORY_SUFFIXES)
+        if not history and FAST_PATH and _POSIX:
+            obj = _read_json_object(text)
+            if obj is not None:
+                queue((text, obj))
+                continue
+        default = fallback or Path(f).parent.name or "default"
+        copies.flush()
+        if history:
+            _read_history(Path(f), builder, source, default, issues)
+        else:  # unreadable, gzip, not a JSON object: the reference reports it
+            _read_copy(Path(f), builder, source, default, issues, discovering)
+    copies.flush()
     snapshots, errors = builder.frames()
     return drop_duplicate_snapshots(snapshots, errors, issues)
+
+
+_HISTORY_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+#: names that are not read as plain copies (histories, gzip)
+_NOT_PLAIN = (*_HISTORY_SUFFIXES, ".gz")
+_INT64_MAX = schemas.int64_max()
+_BOM = b"\xef\xbb\xbf"
+
+
+def _read_objects(paths: Iterable[str]) -> list[dict[str, Any] | None]:
+    """The JSON object of each plain copy, None for a file the reference must read (a
+    history, gzip, unreadable, not a JSON object). One loop, names bound locally: the
+    per-file cost is the point with thousands of small copies."""
+    out: list[dict[str, Any] | None] = []
+    append = out.append
+    o_open, o_read, o_close, rdonly, loads = os.open, os.read, os.close, os.O_RDONLY, \
+        orjson.loads
+    for path in paths:
+        if path[-10:].lower().endswith(_NOT_PLAIN):
+            append(None)
+            continue
+        try:
+            fd = o_open(path, rdonly)
+            try:
+                raw = o_read(fd, 1 << 16)
+                if len(raw) == 1 << 16:
+                    raw = _read_rest(fd, raw)
+            finally:
+                o_close(fd)
+            obj = loads(raw[3:] if raw.startswith(_BOM) else raw)
+        except (OSError, ValueError, RecursionError):
+            append(None)
+            continue
+        append(obj if type(obj) is dict else None)
+    return out
+
+
+def _read_rest(fd: int, head: bytes) -> bytes:
+    parts = [head]
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _read_json_object(path: str) -> dict[str, Any] | None:
+    """The JSON object in a plain copy, or None (a file for the reference)."""
+    return _read_objects([path])[0]
+
+
+class _CopyBatch:
+    """Snapshot copies read one by one but validated and added column-wise.
+
+    The reader queues ``(path, parsed object)`` (``os.read`` + orjson: no Path, no
+    pandas); :meth:`flush` checks the queued values all at once and adds the files the
+    reference (:func:`_read_copy`) would load without any issue as one block; every
+    other file goes through :func:`_read_copy` itself, in its place in the order.
+    """
+
+    def __init__(
+        self,
+        builder: RecordBuilder,
+        issues: Issues,
+        explicit: str | None,
+        fallback: str | None,
+        discovering: bool,
+    ):
+        self.builder = builder
+        self.issues = issues
+        self.explicit = explicit
+        self.fallback = fallback
+        self.discovering = discovering
+        self.queued: list[tuple[str, dict[str, Any]]] = []
+        self.paths: list[str] = []
+        self.objs: list[dict[str, Any]] = []
+
+    def extend(self, paths: list[str], objs: list[Any]) -> None:
+        """Queue copies (their paths and parsed objects)."""
+        self._gather()
+        self.paths += paths
+        self.objs += objs
+
+    def _gather(self) -> None:
+        if self.queued:
+            paths, objs = zip(*self.queued, strict=True)
+            self.paths += paths
+            self.objs += objs
+            self.queued.clear()
+
+    def flush(self) -> None:
+        """Add the queued copies, in order."""
+        self._gather()
+        if not self.paths:
+            return
+        paths, objs = self.paths, self.objs
+        self.paths, self.objs = [], []
+        names = _file_names(paths)
+        if self.fallback:
+            defaults = [self.fallback] * len(paths)
+        else:
+            defaults = [p.rpartition("/")[0].rpartition("/")[2] or "default" for p in paths]
+        ok, columns = _copy_columns(objs, names, defaults, self.explicit)
+        start = 0
+        n = len(objs)
+        while start < n:
+            if ok[start]:
+                end = start + int(np.argmin(ok[start:])) if not ok[start:].all() else n
+                self.builder.add_block(_copy_block(columns, paths, start, end))
+            else:
+                end = start + 1
+                _read_copy(Path(paths[start]), self.builder, self.explicit, defaults[start],
+                           self.issues, self.discovering)
+            start = end
+
+
+def _file_names(paths: list[str]) -> list[str]:
+    """The last component of each POSIX path (at C speed when all share a directory)."""
+    head = paths[0].rpartition("/")[0] + "/" if "/" in paths[0] else ""
+    if head and all(map(methodcaller("startswith", head), paths)):
+        names = list(map(itemgetter(slice(len(head), None)), paths))
+        if "/" not in "".join(names):
+            return names
+    return [p.rpartition("/")[2] for p in paths]
+
+
+def _int_column(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Python ints as int64 and a mask of the values the reference stores unchanged
+    (an int, not a bool, within +-(2**63 - 1))."""
+    n = len(values)
+    if set(map(type, values)) <= {int}:
+        try:
+            arr = np.array(values, dtype=np.int64)
+            return arr, arr != np.iinfo(np.int64).min
+        except OverflowError:
+            pass
+    ok = np.fromiter(
+        (type(v) is int and -_INT64_MAX <= v <= _INT64_MAX for v in values), dtype=bool, count=n
+    )
+    arr = np.array([v if good else 0 for v, good in zip(values, ok, strict=True)],
+                   dtype=np.int64)
+    return arr, ok
+
+
+_ROW_KEYS = (*schemas.COUNTERS, "total_processing_time", "session_start", "errors_by_type")
+
+
+def _copy_rows(objs: list[dict[str, Any]]) -> dict[str, tuple[Any, ...] | list[Any]]:
+    """Each stats key's values (default as the reference takes a missing key), one tuple
+    per key; at C speed when every object has every key (the usual copy)."""
+    try:
+        return {k: list(map(itemgetter(k), objs)) for k in _ROW_KEYS}
+    except KeyError:
+        default = {"total_processing_time": 0.0, "session_start": None,
+                   "errors_by_type": None}
+        return {k: [o.get(k, default.get(k, 0)) for o in objs] for k in _ROW_KEYS}
+
+
+def _copy_columns(
+    objs: list[dict[str, Any]], names: list[str], defaults: list[str], explicit: str | None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Column-wise values of parsed copies, and which copies the reference would load
+    with exactly these values and no issue."""
+    n = len(objs)
+    ok = ~np.fromiter(map(methodcaller("__contains__", "snapshot_at"), objs), dtype=bool,
+                      count=n)
+    ok &= np.fromiter(map(STATS_KEYS.isdisjoint, objs), dtype=bool, count=n) == 0
+    rows = _copy_rows(objs)
+    cols: dict[str, Any] = {}
+    for key in schemas.COUNTERS:
+        cols[key], good = _int_column(rows[key])
+        ok &= good
+    tpt = rows["total_processing_time"]
+    if not set(map(type, tpt)) <= {float, int}:
+        good = np.fromiter((type(v) in (float, int) for v in tpt), dtype=bool, count=n)
+        ok &= good
+        tpt = [v if g else 0.0 for v, g in zip(tpt, good, strict=True)]
+    try:
+        cols["total_processing_time"] = np.array(tpt, dtype=np.float64)
+    except OverflowError:  # an integer beyond the float range: a caveat
+        good = np.fromiter((_fits_float(v) for v in tpt), dtype=bool, count=n)
+        ok &= good
+        cols["total_processing_time"] = np.array(
+            [v if g else 0.0 for v, g in zip(tpt, good, strict=True)], dtype=np.float64)
+    # session_start: None (or absent) is NaT; a number within +-1e11 is kept; anything
+    # else (also NaN and a bool) is a caveat
+    start = rows["session_start"]
+    if set(map(type, start)) <= {float}:
+        values = np.array(start, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            good = (values > -1e11) & (values < 1e11)
+    else:
+        good = np.fromiter(
+            (v is None or (type(v) in (float, int) and -1e11 < v < 1e11) for v in start),
+            dtype=bool, count=n,
+        )
+        values = np.array(
+            [v if g and v is not None else np.nan for v, g in zip(start, good, strict=True)],
+            dtype=np.float64,
+        )
+    ok &= good
+    cols["session_start"] = values
+    # errors_by_type: absent or null is {}; anything but an object is a caveat
+    errs = rows["errors_by_type"]
+    if set(map(type, errs)) != {dict}:
+        good = np.fromiter((type(e) is dict or e is None for e in errs), dtype=bool,
+                           count=n)
+        ok &= good
+        errs = [e if type(e) is dict else {} for e in errs]
+    lens = np.fromiter(map(len, errs), dtype=np.int64, count=n)
+    etypes = list(chain.from_iterable(errs))
+    counts, good_count = _int_column(list(chain.from_iterable(map(dict.values, errs))))
+    if not good_count.all():  # a bool, float, null or huge count: a caveat (or a float
+        bad = np.repeat(np.arange(n), lens)[~good_count]  # the reference converts)
+        ok[bad] = False
+    cols["err_codes"], cols["err_names"] = _encode(etypes)
+    cols["err_counts"] = counts
+    cols["err_lens"] = lens
+    cols["snapshot_at"], good = copy_times(names)
+    ok &= good
+    if explicit is not None:
+        cols["source"] = [explicit or d for d in defaults]
+    else:
+        fields = list(map(methodcaller("get", "source"), objs))
+        if fields.count(None) == n:  # the worker's own file has no "source"
+            cols["source"] = defaults
+        else:
+            cols["source"] = [f if isinstance(f, str) and f else d
+                              for f, d in zip(fields, defaults, strict=True)]
+    return ok, cols
+
+
+def _encode(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes of *values* into their distinct values (cleaned as the reference does; two
+    that clean to the same text keep separate codes, which the assembly merges)."""
+    index = {v: i for i, v in enumerate(dict.fromkeys(values))}
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=len(values))
+    return codes, [clean_text(str(v)) for v in index]
+
+
+def _clean_paths(paths: list[str]) -> list[str]:
+    """``clean_path`` of each path; all at once when all are UTF-8 (the usual case)."""
+    try:
+        "\n".join(paths).encode("utf-8")
+    except UnicodeEncodeError:
+        return [clean_path(p) for p in paths]
+    return paths
+
+
+def _fits_float(value: Any) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _copy_block(cols: dict[str, Any], paths: list[str], start: int, end: int) -> ColumnBlock:
+    """Copies *start* to *end* of a batch as a block (origin: the file's path)."""
+    lens = cols["err_lens"]
+    first = int(lens[:start].sum())
+    last = first + int(lens[start:end].sum())
+    codes, names = _encode(cols["source"][start:end])
+    return ColumnBlock(
+        source_codes=codes,
+        source_names=names,
+        snapshot_at=cols["snapshot_at"][start:end],
+        session_start=cols["session_start"][start:end],
+        counters={k: cols[k][start:end] for k in schemas.COUNTERS},
+        total_processing_time=cols["total_processing_time"][start:end],
+        time_from="filename",
+        path="",
+        lines=None,
+        origins=_clean_paths(paths[start:end]),
+        err_rows=np.repeat(np.arange(end - start, dtype=np.int32), lens[start:end]),
+        err_codes=cols["err_codes"][first:last],
+        err_names=cols["err_names"],
+        err_counts=cols["err_counts"][first:last],
+    )
 
 
 def _read_copy(
@@ -192,17 +517,72 @@ def _read_copy(
 def _read_history(
     f: Path, builder: RecordBuilder, source: str | None, fallback: str, issues: Issues
 ) -> None:
+    if FAST_PATH and f.suffix != ".gz" and issues.on_error == "report":
+        _read_history_streamed(f, builder, source, fallback, issues)
+        return
     try:
         data = read_bytes(f)
     except (OSError, EOFError) as exc:
         issues.add(source or fallback, f, None, "unreadable", f"cannot be read: {exc}")
         return
     if FAST_PATH:
-        fast = read_history_fast(data, f, source=source, fallback=fallback)
-        if fast is not None:
-            builder.add_columns(*fast, path=f)
-            return
-    for lineno, raw in iter_lines(data):
+        _add_history(chunks_of(data), f, builder, source, fallback, issues)
+    else:
+        _read_history_lines(data, f, builder, source, fallback, issues)
+
+
+def _read_history_streamed(
+    f: Path, builder: RecordBuilder, source: str | None, fallback: str, issues: Issues
+) -> None:
+    """The fast path reading the file chunk by chunk (never whole: memory, and the
+    parsing of one chunk overlaps the reading of the next).
+
+    The reference reads the whole file first and loads nothing from a file it cannot
+    read to the end: a read error after some chunks takes back what they added.
+    """
+    builder.flush()  # rows added one by one so far stay, whatever happens to this file
+    marks = builder.mark(), len(issues.rows)
+    try:
+        with f.open("rb") as fh:
+            _add_history(read_chunks(fh), f, builder, source, fallback, issues)
+    except OSError as exc:
+        builder.rollback(marks[0])
+        del issues.rows[marks[1]:]
+        issues.add(source or fallback, f, None, "unreadable", f"cannot be read: {exc}")
+
+
+def _add_history(
+    chunks: Iterable[bytes | bytearray],
+    f: Path,
+    builder: RecordBuilder,
+    source: str | None,
+    fallback: str,
+    issues: Issues,
+) -> None:
+    """Clean chunks as blocks; the others line by line (the reference), in file order."""
+    for chunk, first_line, block in iter_history(
+        chunks, clean_path(f), source=source, fallback=fallback
+    ):
+        if block is not None:
+            builder.add_block(block)
+        else:
+            _read_history_lines(bytes(chunk), f, builder, source, fallback, issues,
+                                start=first_line, bom=first_line == 1)
+
+
+def _read_history_lines(
+    data: bytes,
+    f: Path,
+    builder: RecordBuilder,
+    source: str | None,
+    fallback: str,
+    issues: Issues,
+    *,
+    start: int = 1,
+    bom: bool = True,
+) -> None:
+    """The per-line reader (the reference): *data* holds the file's lines from *start*."""
+    for lineno, raw in iter_lines(data, start=start, bom=bom):
         try:
             obj = loads(raw)
         except (ValueError, RecursionError) as exc:
@@ -236,6 +616,8 @@ def drop_duplicate_snapshots(
     """
     if len(snapshots) < 2:
         return snapshots, errors
+    if not _may_repeat(snapshots):
+        return snapshots, errors
     # cheap pre-check on three columns; the full key only when something may repeat
     if not snapshots.duplicated(subset=["source", "snapshot_at", "jobs_processed"]).any():
         return snapshots, errors
@@ -258,6 +640,20 @@ def drop_duplicate_snapshots(
     dropped = set(snapshots.loc[dup, "origin"])
     errors = errors[~errors["origin"].isin(dropped)].reset_index(drop=True)
     return snapshots[~dup].reset_index(drop=True), errors
+
+
+def _may_repeat(snapshots: pd.DataFrame) -> bool:
+    """False when no two rows share source and time: in a frame sorted by them (as the
+    readers return it) such rows are neighbours, which integer arrays show at once."""
+    source = snapshots["source"]
+    if not isinstance(source.dtype, pd.CategoricalDtype):
+        return True
+    code = source.cat.codes.to_numpy()
+    when = snapshots["snapshot_at"].array.asi8  # NaT compares equal to NaT, as in duplicated
+    same_source = code[1:] == code[:-1]
+    if not ((code[1:] > code[:-1]) | (same_source & (when[1:] >= when[:-1]))).all():
+        return True  # not sorted (NaT first, or another order): let pandas look
+    return bool((same_source & (when[1:] == when[:-1])).any())
 
 
 def _has_line(origin: str) -> bool:
