@@ -190,7 +190,7 @@ def test_generated_like_the_benchmark(tmp_path, monkeypatch):
     """The benchmark's generator (file form, Go %q, noise, torn noise lines)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        import bench_load
+        import bench as bench_load
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     info = bench_load.gen_log(tmp_path, 300, 4)
