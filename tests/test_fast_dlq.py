@@ -24,6 +24,7 @@ import pytest
 from helpers_reliability import scaled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import fast_and_reference
 
 import syncstats
 import syncstats.io.dlq as dlq_module
@@ -81,10 +82,7 @@ def compare(path: Path | list[Path], batch_rows: int | None = None, **kw: Any) -
     """Read *path* with the fast path forced and with the reference; assert both give
     the same frames and issues. Returns the fast path's attempts."""
     with fast_path(batch_rows=batch_rows) as calls:
-        dlq_module.FAST_PATH = True
-        fast = outcome(path, **kw)
-        dlq_module.FAST_PATH = False
-        slow = outcome(path, **kw)
+        fast, slow = fast_and_reference(dlq_module, outcome, path, **kw)
         attempts = list(calls)
     if isinstance(slow, Exception) or isinstance(fast, Exception):
         assert repr(fast) == repr(slow)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import fast_and_reference
 
 import syncstats.io._fastlog as fastlog
 import syncstats.io.log as log_module
@@ -58,15 +59,7 @@ class FastRows:
 
 def both(path, **kw):
     """``read_log`` with the fast path, then with the reference only."""
-    old = log_module.FAST_PATH
-    try:
-        log_module.FAST_PATH = True
-        fast = read_log(path, **kw)
-        log_module.FAST_PATH = False
-        slow = read_log(path, **kw)
-    finally:
-        log_module.FAST_PATH = old
-    return fast, slow
+    return fast_and_reference(log_module, read_log, path, **kw)
 
 
 def assert_same(fast, slow) -> None:
@@ -93,14 +86,7 @@ def raised(path, **kw) -> str | None:
 
 def check_raise(path, **kw) -> None:
     """``on_error='raise'`` raises the same error (or none) on both paths."""
-    old = log_module.FAST_PATH
-    try:
-        log_module.FAST_PATH = True
-        fast = raised(path, **kw)
-        log_module.FAST_PATH = False
-        slow = raised(path, **kw)
-    finally:
-        log_module.FAST_PATH = old
+    fast, slow = fast_and_reference(log_module, raised, path, **kw)
     assert fast == slow
 
 

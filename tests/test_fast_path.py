@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import fast_and_reference
 
 import syncstats.io.snapshots as snapshots_module
 from syncstats import read_snapshots
@@ -20,15 +21,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def both(path: Path, **kw):
-    old = snapshots_module.FAST_PATH
-    try:
-        snapshots_module.FAST_PATH = True
-        fast = read_snapshots(path, **kw)
-        snapshots_module.FAST_PATH = False
-        slow = read_snapshots(path, **kw)
-    finally:
-        snapshots_module.FAST_PATH = old
-    return fast, slow
+    return fast_and_reference(snapshots_module, read_snapshots, path, **kw)
 
 
 def assert_same(fast, slow) -> None:
