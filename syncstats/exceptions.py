@@ -20,6 +20,8 @@ __all__ = [
     "SchemaError",
     "NoDataError",
     "ParameterError",
+    "OutputError",
+    "MissingDependencyError",
     "SyncstatsWarning",
     "CorruptStatsWarning",
 ]
@@ -84,6 +86,27 @@ class NoDataError(SyncstatsError):
 
 class ParameterError(SyncstatsError, ValueError):
     """An argument or option has a value outside what it accepts."""
+
+
+class OutputError(SyncstatsError):
+    """An output file cannot be written (missing or read-only folder, full disk, ...).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file or folder concerned.
+    detail : str
+        What went wrong.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], detail: str):
+        self.path = os.fspath(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: {detail}")
+
+
+class MissingDependencyError(SyncstatsError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
 
 
 class SyncstatsWarning(UserWarning):
