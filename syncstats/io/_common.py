@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from .. import schemas
 from ..exceptions import InputError, ParameterError
+from ..recording.stats import EPOCH_LIMIT
 
 ON_ERROR = ("report", "raise")
 _EMPTY: dict[str, pd.DataFrame] = {}
@@ -435,7 +436,8 @@ class RecordBuilder:
         if start is not None and (
             isinstance(start, bool)
             or not isinstance(start, int | float)
-            or not -1e11 < start < 1e11  # also NaN/inf, and ints too large for math.isfinite
+            # also NaN/inf, and ints too large for math.isfinite
+            or not -EPOCH_LIMIT < start < EPOCH_LIMIT
         ):
             caveats.append(("bad_value", f"session_start is {start!r:.60}; stored as NaT"))
             start = None
@@ -1151,7 +1153,7 @@ def parse_time_value(value: Any) -> pd.Timestamp | None:
         return None
     try:
         if isinstance(value, int | float):
-            if not math.isfinite(value) or not 0 <= value < 1e11:
+            if not math.isfinite(value) or not 0 <= value < EPOCH_LIMIT:
                 return None
             return pd.Timestamp(round(value * 1e6), unit="us", tz="UTC")
         if isinstance(value, str):
