@@ -110,6 +110,13 @@ def _as_seconds(key: str, value: Any, *, limit: float | None = None) -> float:
 def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str, Any]:
     """Check a decoded stats object and return it normalised.
 
+    The one rule for a plausible stats file, used by :meth:`SyncStats.load_from_file`,
+    :meth:`SyncStats.from_dict` and :func:`~syncstats.io.capture_snapshot`: counters
+    and ``errors_by_type`` counts are non-negative integers (integral floats accepted) no
+    larger than *ceiling*; ``total_processing_time`` is a non-negative finite number;
+    ``session_start`` is epoch seconds with ``0 <= t <`` :data:`EPOCH_LIMIT`;
+    ``errors_by_type`` is an object (or null). The invariants between counters are not
+    checked: a file that breaks them is evidence, which :func:`~syncstats.audit` reports.
     Missing keys mean 0 (or, for ``session_start``, absent). Unknown keys are kept under
     ``"extra"``.
 
@@ -135,6 +142,10 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
     --------
     >>> validate_stats_dict({"jobs_processed": 2, "jobs_succeeded": 2})["jobs_failed"]
     0
+    >>> validate_stats_dict({"session_start": 1759017612500})  # milliseconds, not seconds
+    Traceback (most recent call last):
+    ...
+    ValueError: session_start=1759017612500 is not a plausible epoch time (expected ...)
     """
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, found {type(data).__name__}")
