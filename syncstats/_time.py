@@ -18,7 +18,7 @@ from . import schemas
 from .exceptions import ParameterError
 
 __all__ = [
-    "ISO_DATETIME", "EPOCH_MAX", "parse_time_value", "to_utc", "parse_now", "to_timedelta",
+    "ISO_DATETIME", "EPOCH_LIMIT", "parse_time_value", "to_utc", "parse_now", "to_timedelta",
     "check_freq", "format_duration",
 ]
 
@@ -30,8 +30,9 @@ ISO_DATETIME = re.compile(
     r"|\d{8}T\d{6}(?:[.,]\d+)?)"
     r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
-#: Epoch seconds at or beyond this are not a time a worker wrote (year 5138).
-EPOCH_MAX = 1e11
+#: Epoch seconds at or beyond this (the year 5138) are not times: the readers' window
+#: for ``snapshot_at`` and ``session_start`` is ``0 <= t < EPOCH_LIMIT``.
+EPOCH_LIMIT = 1e11
 _EPOCH_TEXT = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
 
@@ -53,7 +54,7 @@ def parse_time_value(value: Any) -> pd.Timestamp | None:
         return None
     try:
         if isinstance(value, int | float):
-            if not math.isfinite(value) or not 0 <= value < EPOCH_MAX:
+            if not math.isfinite(value) or not 0 <= value < EPOCH_LIMIT:
                 return None
             return pd.Timestamp(round(value * 1e6), unit="us", tz="UTC")
         if isinstance(value, str):
@@ -99,7 +100,7 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
         ts = parse_time_value(float(value))
         if ts is None:
             raise ParameterError(f"{name}: epoch seconds must be finite, from 0 to "
-                                 f"{EPOCH_MAX:.0e}, found {value!r}")
+                                 f"{EPOCH_LIMIT:.0e}, found {value!r}")
         return ts.as_unit(schemas.TIME_UNIT)
     try:
         ts = pd.Timestamp(value)

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schemas
-from .._time import ISO_DATETIME, parse_time_value  # noqa: F401
+from .._time import EPOCH_LIMIT, ISO_DATETIME, parse_time_value  # noqa: F401
 from ..exceptions import InputError, ParameterError
 
 ON_ERROR = ("report", "raise")
@@ -436,7 +436,8 @@ class RecordBuilder:
         if start is not None and (
             isinstance(start, bool)
             or not isinstance(start, int | float)
-            or not -1e11 < start < 1e11  # also NaN/inf, and ints too large for math.isfinite
+            # also NaN/inf, and ints too large for math.isfinite
+            or not -EPOCH_LIMIT < start < EPOCH_LIMIT
         ):
             caveats.append(("bad_value", f"session_start is {start!r:.60}; stored as NaT"))
             start = None
