@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import schemas
 from .exceptions import ParameterError
 
 __all__ = [
-    "ISO_DATETIME", "EPOCH_LIMIT", "parse_time_value", "to_utc", "parse_now", "to_timedelta",
-    "check_freq", "format_duration",
+    "TIME_UNIT", "ISO_DATETIME", "EPOCH_LIMIT", "parse_time_value", "to_utc", "parse_now",
+    "to_timedelta", "check_freq", "format_duration",
 ]
+
+#: Resolution of every timestamp in the frames (``datetime64[us, UTC]``).
+TIME_UNIT = "us"
 
 #: An ISO-8601 date, optionally with a time and a zone (extended form, or the basic form
 #: ``20261001T130000Z``). ``pd.Timestamp`` alone would also take "13:00" as today, "0042"
@@ -101,7 +103,7 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
         if ts is None:
             raise ParameterError(f"{name}: epoch seconds must be finite, from 0 to "
                                  f"{EPOCH_LIMIT:.0e}, found {value!r}")
-        return ts.as_unit(schemas.TIME_UNIT)
+        return ts.as_unit(TIME_UNIT)
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError) as exc:
@@ -109,7 +111,7 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
     if ts is pd.NaT:
         raise ParameterError(f"{name}: expected a time, found NaT")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.as_unit(schemas.TIME_UNIT)
+    return ts.as_unit(TIME_UNIT)
 
 
 def parse_now(value: str | None) -> pd.Timestamp | str | None:
