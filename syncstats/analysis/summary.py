@@ -656,8 +656,9 @@ def batch_summary(
     >>> s = batch_summary(SyncData(snapshots=snaps), window="7d")
     >>> s.basis, s.processed, s.succeeded
     ('session', 46, 41)
-    >>> print(str(s).splitlines()[3])
-      since session start 2026-10-01 02:00 UTC (13d 5h ago), not a window
+    >>> print(str(s).splitlines()[3])  # doctest: +NORMALIZE_WHITESPACE
+      since session start 2026-10-01 02:00 UTC (13d 5h ago), not a window: only one
+      snapshot (increments need two)
     """
     snaps = data.snapshots
     lazy = is_dask(snaps)  # a fleet on dask: only the windows' rows come to the client
