@@ -380,9 +380,9 @@ class Summary:
             out.append("")
             hints = self._capture_hints()
             if hints:
-                out += ["For window numbers, capture a history from cron:", "", "```"]
-                out += [f"{_CRON} {escape_terminal(c)} --quiet" for c in hints]
-                out += ["```", ""]
+                out += ["For window numbers, capture a history from cron:", ""]
+                out += [f"- {esc(f'{_CRON} {c} --quiet')}" for c in hints]
+                out += [""]
         if len(self.top_errors):
             out += ["| error type | count | share |", "|---|---:|---:|"]
             for r in self.top_errors.itertuples(index=False):
