@@ -142,6 +142,20 @@ class Summary:
             since = f"since session start {row.session_start:%Y-%m-%d %H:%M} UTC ({age} {when})"
         return since + ", not a window"
 
+    @property
+    def scope(self) -> str:
+        """What the headline counts cover, as text: the window, or the session totals.
+
+        Examples
+        --------
+        >>> from syncstats import SyncData
+        >>> batch_summary(SyncData()).scope
+        'no data'
+        """
+        if self.basis == "session":
+            return self._session_scope()
+        return self._window_text()
+
     def _session_scope(self) -> str:
         """What the session-basis headline covers."""
         if len(self.session) == 1:
@@ -454,8 +468,8 @@ class Summary:
             + (f"<p>{h(change)}</p>" if change else "")
             + f"<p>Failed {self.failed:,} attempts; {self.to_dlq:,} jobs to the DLQ; "
             f"low-confidence share {_pct(self.low_confidence_share)}.</p>"
-            "<table><tr><th>source</th><th>attempts</th><th>success rate</th><th>CI</th></tr>"
-            f"{rows}</table>"
+            + ("<table><tr><th>source</th><th>attempts</th><th>success rate</th><th>CI</th>"
+               f"</tr>{rows}</table>" if rows else "")
             + session
             + "<table><tr><th>error type</th><th>count</th><th>share</th></tr>"
             f"{errs}</table>"
