@@ -259,3 +259,30 @@ def test_sample_data_stale_session_totals_equal_the_latest_files(sample):
     latest = batch_summary(sample, window="7d", now="latest")
     assert latest.basis == "window" and latest.stale is None and latest.session.empty
     assert latest.processed == 3074
+
+
+@pytest.mark.parametrize("kwargs", [{"window": "24h"}, {"window": "7d", "now": "2026-11-14"},
+                                    {"window": "7d"}, {}])
+def test_dask_equals_pandas_with_session_totals_and_stale(kwargs):
+    dask = pytest.importorskip("dask")
+    from syncstats import fleet
+
+    data = mixed()
+    with dask.config.set(scheduler="synchronous"):  # no cluster: one process, in order
+        lazy = fleet.from_syncdata(data, npartitions=2)
+        got = batch_summary(lazy, **kwargs).to_dict()
+    want = batch_summary(data, **kwargs).to_dict()
+    assert got == want
+    assert len(want["session"]) >= 1
+
+
+def test_scope_says_what_the_headline_covers(one_file: Path):
+    data = syncstats.load(one_file.parent.parent)
+    assert batch_summary(data, window="7d", now="latest").scope == (
+        "since session start 2026-10-01 02:00 UTC (13d 5h ago), not a window")
+    assert batch_summary(mixed(), window="24h").scope == (
+        "2026-10-02 00:00 → 2026-10-03 00:00 UTC (1d)")
+    assert batch_summary(mixed(), window="7d", now="2026-11-14").scope == (
+        "since each source's session start (see below), not a window")
+    page = batch_summary(data, window="7d", now="latest")._repr_html_()
+    assert "<th>since</th>" in page and page.count("<table>") == 3  # no empty source table

@@ -545,8 +545,7 @@ def _session_totals(
     """
     if not sources:
         return _empty_session(), _empty_session_errors(), {}
-    sel = snaps[snaps["source"].isin(sources) & snaps["snapshot_at"].notna()
-                & (snaps["snapshot_at"] <= end)]
+    sel = snaps[snaps["source"].isin(sources) & (snaps["snapshot_at"] <= end)]  # no NaT
     if is_dask(sel):
         latest = compute(sel.groupby("source", observed=True)["snapshot_at"].max()).dropna()
         sizes = compute(sel.groupby("source", observed=True).size())
