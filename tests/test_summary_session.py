@@ -286,3 +286,14 @@ def test_scope_says_what_the_headline_covers(one_file: Path):
         "since each source's session start (see below), not a window")
     page = batch_summary(data, window="7d", now="latest")._repr_html_()
     assert "<th>since</th>" in page and page.count("<table>") == 3  # no empty source table
+
+
+def test_unknown_session_start_is_said():
+    data = syncstats.SyncData(snapshots=snapshots([snap(hours(3), 46, 5, source="x",
+                                                        session=None)]))
+    s = batch_summary(data, window="1h")
+    assert s.basis == "session" and s.processed == 46
+    assert pd.isna(s.session["session_age"].iloc[0])
+    assert str(s).splitlines()[3] == ("  since session start (unknown), not a window: only one "
+                                      "snapshot (increments need two)")
+    assert s.to_dict()["session"][0]["session_age_seconds"] is None
