@@ -285,7 +285,8 @@ def test_scope_says_what_the_headline_covers(one_file: Path):
     assert batch_summary(mixed(), window="7d", now="2026-11-14").scope == (
         "since each source's session start (see below), not a window")
     page = batch_summary(data, window="7d", now="latest")._repr_html_()
-    assert "<th>since</th>" in page and page.count("<table>") == 3  # no empty source table
+    assert "<th>since</th>" not in page and page.count("<table>") == 2  # no empty tables
+    assert "not a window: only one snapshot (increments need two)" in page
 
 
 def test_unknown_session_start_is_said():

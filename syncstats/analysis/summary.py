@@ -162,6 +162,13 @@ class Summary:
             return self._session_label(next(self.session.itertuples(index=False)))
         return "since each source's session start (see below), not a window"
 
+    def _scope_line(self) -> str:
+        """The session-basis scope, with the reason when it is one source."""
+        scope = self._session_scope()
+        if len(self.session) == 1:
+            scope += ": " + self._why_no_window(next(self.session.itertuples(index=False)))
+        return scope
+
     @staticmethod
     def _why_no_window(row: Any) -> str:
         if row.snapshots == 1:
@@ -237,10 +244,7 @@ class Summary:
                   f"Sources: {', '.join(t(s) for s in self.sources) or 'none'}",
                   self._headline()]
         if self.basis == "session":
-            scope = self._session_scope()
-            if len(self.session) == 1:
-                scope += ": " + self._why_no_window(next(self.session.itertuples(index=False)))
-            lines.append("  " + scope)
+            lines.append("  " + self._scope_line())
         elif len(self.session) and self.processed:
             covered = [str(s) for s in self.per_source["source"]]
             lines.append(f"  window totals of {', '.join(t(s) for s in covered)}; "
@@ -366,10 +370,7 @@ class Summary:
         out += [f"## Batch summary — {esc(self._title())}", "",
                 f"**{esc(self._headline())}**", ""]
         if self.basis == "session":
-            scope = self._session_scope()
-            if len(self.session) == 1:
-                scope += ": " + self._why_no_window(next(self.session.itertuples(index=False)))
-            out += [f"- {esc(scope)}"]
+            out += [f"- {esc(self._scope_line())}"]
         change = self._change_text()
         if change:
             out += [f"- {esc(change)}"]
@@ -382,7 +383,7 @@ class Summary:
                 out.append(f"| {esc(str(r.source))} | {r.n:,} | {r.successes:,} | "
                            f"{_pct(r.rate)} | {_pct(r.low)}–{_pct(r.high)} |")
             out.append("")
-        if len(self.session):
+        if self._session_block():
             extra = "" if self.basis == "session" else ", not in the window totals above"
             out += [f"Since session start{extra}:", "",
                     "| source | attempts | succeeded | success rate | 95% CI | since |",
@@ -392,11 +393,11 @@ class Summary:
                            f"{_pct(r.rate)} | {_pct(r.low)}–{_pct(r.high)} | "
                            f"{esc(self._session_label(r))}; {esc(self._why_no_window(r))} |")
             out.append("")
-            hints = self._capture_hints()
-            if hints:
-                out += ["For window numbers, capture a history from cron:", ""]
-                out += [f"- {esc(f'{_CRON} {c} --quiet')}" for c in hints]
-                out += [""]
+        hints = self._capture_hints()
+        if hints:
+            out += ["For window numbers, capture a history from cron:", ""]
+            out += [f"- {esc(f'{_CRON} {c} --quiet')}" for c in hints]
+            out += [""]
         if len(self.top_errors):
             out += ["| error type | count | share |", "|---|---:|---:|"]
             for r in self.top_errors.itertuples(index=False):
@@ -438,7 +439,7 @@ class Summary:
             for r in self.top_signatures.itertuples(index=False)
         )
         session = ""
-        if len(self.session):
+        if self._session_block():
             extra = "" if self.basis == "session" else ", not in the window totals above"
             srows = "".join(
                 f"<tr><td>{e(r.source)}</td><td>{r.n:,}</td><td>{_pct(r.rate)}</td>"
@@ -446,18 +447,18 @@ class Summary:
                 f"<td>{h(self._session_label(r))}; {h(self._why_no_window(r))}</td></tr>"
                 for r in self.session.itertuples(index=False)
             )
-            hints = "".join(f"<pre>{h(f'{_CRON} {c} --quiet')}</pre>"
-                            for c in self._capture_hints())
             session = (
                 f"<p>Since session start{extra}:</p>"
                 "<table><tr><th>source</th><th>attempts</th><th>success rate</th><th>CI</th>"
                 f"<th>since</th></tr>{srows}</table>"
-                + (f"<p>For window numbers, capture a history from cron:</p>{hints}"
-                   if hints else "")
             )
+        hints = "".join(f"<pre>{h(f'{_CRON} {c} --quiet')}</pre>"
+                        for c in self._capture_hints())
+        if hints:
+            session += f"<p>For window numbers, capture a history from cron:</p>{hints}"
         change = self._change_text()
         stale = self._stale_text()
-        scope = self._session_scope() if self.basis == "session" else None
+        scope = self._scope_line() if self.basis == "session" else None
         audit_txt = ", ".join(f"{n} {e(k)}" for k, n in self.audit_counts.items()) or "none"
         return (
             '<div class="syncstats-summary">'
