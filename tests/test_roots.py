@@ -272,3 +272,13 @@ def test_discover_reports_the_layout_for_every_form(tmp_path):
     assert discover(DATA / "worker-b" / "console.log").layout == "file"
     with pytest.raises(syncstats.InputError, match="no such file or directory"):
         discover(tmp_path / "missing")
+
+
+def test_the_summary_says_which_layout_was_recognised(capsys):
+    assert main(["summary", str(DATA / "worker-a"), "--window", "7d", "--now", NOW]) == 0
+    out = capsys.readouterr().out
+    assert "Sources: worker-a (one worker's folder)\n" in out
+    assert "1,616/1,753 succeeded" in out  # each attempt once, not 3,503
+    summary = syncstats.batch_summary(syncstats.load(DATA), window="7d", now=NOW)
+    assert summary.to_dict()["layout"] == "fleet"
+    assert "Data: a fleet root: one folder per worker" in summary.to_markdown()

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .._text import escape_terminal, shorten
 from ..fleet import compute, is_dask, window_rows
-from ..io.syncdata import SyncData
+from ..io.syncdata import SyncData, describe_layout
 from ._util import format_duration, to_timedelta, to_utc, wilson
 from .counters import audit, error_increments, increments
 from .errors import error_breakdown, error_signatures
@@ -101,6 +101,8 @@ class Summary:
     session_errors: pd.DataFrame = field(default_factory=_empty_session_errors)
     stale: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: What the data was recognised as (``SyncData.layout``), None if not loaded by ``load``.
+    layout: str | None = None
 
     def __repr__(self) -> str:
         return str(self)
@@ -234,6 +236,9 @@ class Summary:
             out.append(cmd)
         return out
 
+    def _layout_text(self) -> str:
+        return "" if self.layout is None else f" ({describe_layout(self.layout)})"
+
     def __str__(self) -> str:
         t = escape_terminal
         lines = []
@@ -241,7 +246,8 @@ class Summary:
         if stale:
             lines.append(stale)
         lines += [f"syncstats batch summary — {self._title()}",
-                  f"Sources: {', '.join(t(s) for s in self.sources) or 'none'}",
+                  f"Sources: {', '.join(t(s) for s in self.sources) or 'none'}"
+                  + self._layout_text(),
                   self._headline()]
         if self.basis == "session":
             lines.append("  " + self._scope_line())
@@ -333,6 +339,7 @@ class Summary:
                 "length_seconds": None if self.window is None else self.window.total_seconds(),
             },
             "sources": list(self.sources),
+            "layout": self.layout,
             "processed": self.processed,
             "succeeded": self.succeeded,
             "failed": self.failed,
@@ -367,8 +374,10 @@ class Summary:
         stale = self._stale_text()
         if stale:
             out += [f"**{esc(stale)}**", ""]
-        out += [f"## Batch summary — {esc(self._title())}", "",
-                f"**{esc(self._headline())}**", ""]
+        out += [f"## Batch summary — {esc(self._title())}", ""]
+        if self.layout is not None:
+            out += [f"Data: {esc(describe_layout(self.layout))}", ""]
+        out += [f"**{esc(self._headline())}**", ""]
         if self.basis == "session":
             out += [f"- {esc(self._scope_line())}"]
         change = self._change_text()
@@ -807,5 +816,5 @@ def batch_summary(
         dlq_size=len(dlq), dlq_new=dlq_new, dlq_by_type=dlq_by_type, top_signatures=sigs,
         audit_counts=audit_counts, audit_findings=findings.reset_index(drop=True),
         issue_counts=issue_counts, basis=basis, session=session,
-        session_errors=session_errors, stale=stale,
+        session_errors=session_errors, stale=stale, layout=data.layout,
     )
