@@ -301,6 +301,8 @@ def plot_success_rate(
         *ax*. Each source's line covers its complete buckets; a bucket still in progress
         (``partial``) is drawn with a hollow marker on a dotted segment. The band is the
         ``success_low``..``success_high`` interval; buckets with no attempts are gaps.
+        Legend entries (source names) are shortened to :data:`LABEL_WIDTH` characters.
+        One point per row of *trend*: nothing here scales with its time span.
 
     Examples
     --------
@@ -366,7 +368,8 @@ def plot_processing_time(
     Returns
     -------
     Axes
-        *ax*; partial buckets drawn as in :func:`plot_success_rate`.
+        *ax*; partial buckets drawn as in :func:`plot_success_rate`, legend entries
+        shortened likewise.
 
     Examples
     --------
@@ -422,7 +425,8 @@ def plot_throughput(
     Axes
         *ax*; ``ax.containers[0]`` holds the succeeded bars, ``ax.containers[1]`` the
         failed bars stacked on them. Each bar starts at its bucket's start and is 90% of
-        the bucket spacing wide; a partial bucket's bars are hatched and lighter.
+        the bucket spacing wide; a partial bucket's bars are hatched and lighter. One
+        bar per bucket present in *trend* (no range of buckets is built here).
 
     Examples
     --------
@@ -499,7 +503,8 @@ def plot_error_breakdown(
     -------
     Axes
         The primary *ax* (counts). The cumulative share is on a twin y axis, found with
-        ``ax.get_shared_x_axes().get_siblings(ax)``.
+        ``ax.get_shared_x_axes().get_siblings(ax)``. Tick labels (error types) are
+        shortened to :data:`TICK_WIDTH` characters.
 
     Examples
     --------
@@ -573,7 +578,9 @@ def plot_error_trend(
     -------
     Axes
         *ax*; ``ax.collections`` holds one area per type, largest total first (bottom).
-        A bucket's count is held over the whole bucket (a step from its start).
+        A bucket's count is held over the whole bucket (a step from its start), one
+        step per bucket present in *error_trend*. Legend entries (error types) are
+        shortened to :data:`LABEL_WIDTH` characters.
 
     Examples
     --------
