@@ -312,7 +312,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``syncstats`` argument parser (the CLI reference of the docs is built from it)."""
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
         prog="syncstats",
@@ -465,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a latin-1 terminal degrades, never fails
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="replace")  # type: ignore[union-attr]
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     quiet = getattr(args, "quiet", False)
     try:
