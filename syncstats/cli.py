@@ -440,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "report", help="render the HTML batch-summary report", formatter_class=fmt,
-        description="Execute notebooks/batch_summary.ipynb with papermill and export it "
+        description="Execute the report notebook (syncstats/report/notebooks/"
+                    "batch_summary.ipynb) with papermill and export it "
                     "without code (self-contained HTML, figures embedded).",
         epilog="examples:\n  syncstats report data --now latest\n"
                "  syncstats report data --now latest --out reports/weekly.html --window 7d "

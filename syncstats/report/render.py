@@ -1,4 +1,4 @@
-"""The scheduled report: execute ``notebooks/batch_summary.ipynb`` and export it.
+"""The scheduled report: execute the report notebook (package data) and export it.
 
 papermill runs the notebook with an explicit kernel and working directory; nbconvert
 exports it without code cells. The HTML is self-contained (figures as PNG data URIs, no
@@ -12,20 +12,27 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._checks import check_fraction
-from ._fsutil import atomic_write, check_writable
-from ._time import check_freq, to_timedelta, to_utc
-from .exceptions import NoDataError, ParameterError, SyncstatsError
+from .._checks import check_fraction
+from .._fsutil import atomic_write, check_writable
+from .._time import check_freq, to_timedelta, to_utc
+from ..exceptions import NoDataError, ParameterError, SyncstatsError
 
-__all__ = ["render_report", "ReportError", "REPORT_NOTEBOOK", "export_notebook"]
+__all__ = ["render_report", "ReportError", "REPORT_NOTEBOOK", "NOTEBOOKS", "export_notebook",
+           "execute_in_place"]
 
-_ROOT = Path(__file__).resolve().parent
-#: The report notebook (the repository's ``notebooks/batch_summary.ipynb``).
-REPORT_NOTEBOOK = _ROOT.parent / "notebooks" / "batch_summary.ipynb"
-_TEMPLATES = _ROOT / "templates"
+_PACKAGE = Path(str(resources.files("syncstats.report")))  # installed unzipped: a real folder
+#: The analyst notebooks shipped with the package, by name.
+NOTEBOOKS = {
+    "batch_summary": _PACKAGE / "notebooks" / "batch_summary.ipynb",
+    "dlq_triage": _PACKAGE / "notebooks" / "dlq_triage.ipynb",
+}
+#: The report notebook (``syncstats/report/notebooks/batch_summary.ipynb``, package data).
+REPORT_NOTEBOOK = NOTEBOOKS["batch_summary"]
+_TEMPLATES = _PACKAGE / "templates"
 _FORMATS = {"html": ".html", "ipynb": ".ipynb", "md": ".md"}
 _REMOTE = re.compile(r"<script[^>]+src=\"(?:https?:)?//|<link[^>]+href=\"(?:https?:)?//")
 
@@ -139,9 +146,9 @@ def render_report(
     """
     import papermill as pm
 
-    from .io import load
-    from .io.log import check_tz
-    from .io.parquet import is_store
+    from ..io import load
+    from ..io.log import check_tz
+    from ..io.parquet import is_store
 
     if fmt not in _FORMATS:
         raise ParameterError(f"format must be one of {sorted(_FORMATS)}, found {fmt!r}")
@@ -189,7 +196,7 @@ def render_report(
             with open(kernel_log, "wb") as log:
                 nb = pm.execute_notebook(
                     str(nb_path), str(executed), parameters=params, kernel_name=kernel_name,
-                    cwd=str(nb_path.parent), progress_bar=progress and not quiet,
+                    cwd=tmp, progress_bar=progress and not quiet,
                     log_output=False, execution_timeout=timeout,
                     kernel_manager_class=_kernel_manager(tmp, log),
                 )
@@ -258,11 +265,3 @@ def execute_in_place(notebook: str | os.PathLike[str], *, kernel_name: str = "py
     client.execute()
     nb.metadata.pop("widgets", None)
     atomic_write(path, (nbformat.writes(nb) + "\n").encode())
-
-
-if __name__ == "__main__":  # python -m syncstats.report NOTEBOOK...
-    import sys
-
-    for arg in sys.argv[1:]:
-        print(f"executing {arg}", file=sys.stderr)
-        execute_in_place(arg)
