@@ -52,6 +52,7 @@ from tqdm import tqdm
 from .. import schemas
 from ._common import Issues, RecordBuilder, clean_path, clean_text, loads
 from .log import (
+    _BLOB,
     _CONSOLE,
     _FILE_MSG,
     _FILE_TIME,
@@ -59,10 +60,11 @@ from .log import (
     _WORKER_KEYS,
     PAYLOAD_KEYS,
     LineReader,
+    _parse_text,
     _read_one,
     _resolve_times,
     open_log,
-    parse_log_line,
+    unwrap,
 )
 
 __all__ = ["read_log_files_fast", "Redo"]
@@ -231,6 +233,21 @@ def _byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
 
 
+def _unbroken(keep: list[int], start: int, end: int) -> bool:
+    """Characters *start:end* of :func:`~syncstats.io.log.unwrap`'s text are one piece
+    of the line (*keep*: their indices there)."""
+    return 0 <= start < end <= len(keep) and keep[end - 1] - keep[start] == end - 1 - start
+
+
+def _ints(tokens: list[tuple[bytes, Any, Any]]) -> Iterator[tuple[bytes, int, int]]:
+    """Every integer token of :func:`_tokens`' result, nested ones too."""
+    for _, kind, tok in tokens:
+        if kind == "int":
+            yield tok
+        elif kind == "obj":
+            yield from _ints(tok)
+
+
 def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
     """The template of one line (without its newline), decided by the reference code.
 
@@ -246,7 +263,9 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         raise _Declined from None
     if line.rstrip("\r\n") != line or line.startswith("\ufeff"):
         raise _Declined  # CR line ends and BOMs: the reference strips them
-    parsed = parse_log_line(line)
+    keep: list[int] = []  # index in the line of each character of text
+    text = unwrap(line, keep)
+    parsed = _parse_text(text)  # what parse_log_line(line) gives
     if parsed is None:
         raise _Declined
     form, when, message = parsed
@@ -263,9 +282,10 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         raise _Declined
     if not _WORKER_KEYS.intersection(payload):
         raise _Declined
+    # spans of text: the payload as written (c0:c1) and the time (ct:ct + 19)
     if form == "file":
-        fm = _FILE_MSG.search(line)
-        tm = _FILE_TIME.search(line)
+        fm = _FILE_MSG.search(text)
+        tm = _FILE_TIME.search(text)
         if fm is None or tm is None or tm.group(1) != when:
             raise _Declined
         body = fm.group(1)
@@ -274,16 +294,19 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         if "\\" in body.replace('\\"', "") or body.replace('\\"', '"') != message:
             raise _Declined
         start = m.start(1)
-        body_start = fm.start(1) + start + message.count('"', 0, start)
-        p0, p1 = _byte_offset(line, body_start), _byte_offset(line, fm.end(1))
-        t0 = _byte_offset(line, tm.start(1))
+        c0, c1 = fm.start(1) + start + message.count('"', 0, start), fm.end(1)
+        ct = tm.start(1)
     else:
-        cm = _CONSOLE.match(line)
+        cm = _CONSOLE.match(text)
         if cm is None or cm.group(2) != when or cm.group(3) != message:
             raise _Declined
-        p0 = _byte_offset(line, cm.start(3) + m.start(1))
-        p1 = len(raw)
-        t0 = _byte_offset(line, cm.start(2))
+        c0, c1 = cm.start(3) + m.start(1), len(text)
+        ct = cm.start(2)
+    # each span one piece of the line (no colour code inside): offsets in bytes
+    if not (_unbroken(keep, c0, c1) and _unbroken(keep, ct, ct + 19)):
+        raise _Declined
+    p0, p1 = _byte_offset(line, keep[c0]), _byte_offset(line, keep[c1 - 1] + 1)
+    t0 = _byte_offset(line, keep[ct])
     if raw[t0:t0 + 19] != when.encode("ascii"):
         raise _Declined
     escaped = raw[p0:p1]
@@ -296,9 +319,9 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
     # raw offset of unescaped index i: each '"' before it was two bytes (\") in the line
     quotes = np.cumsum(np.frombuffer(u, dtype=np.uint8) == ord('"')) if form == "file" else None
 
-    def number(tok: tuple[bytes, int, int]) -> tuple[int, int, int]:
+    def number(tok: tuple[bytes, int, int], whole: bool = False) -> tuple[int, int, int]:
         sign, a, b = tok
-        if b - a > MAX_DIGITS:
+        if b - a > MAX_DIGITS and not whole:  # whole: only where it is, not read
             raise _Declined
         first = p0 + a + (int(quotes[a - 1]) if quotes is not None and a else 0)
         return first, b - a, -1 if sign else 1
@@ -330,15 +353,22 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         raise _Declined
     digits: list[int] = []
     plan: list[tuple[int, int, int, bool]] = []
-    leading: list[int] = []
     for field, spec in enumerate(fields):
         if spec is None:
             continue
         first, n, sign = spec
-        if n > 1 and field >= _TIME_FIELDS:
-            leading.append(len(digits))
         plan.append((len(digits), len(digits) + n, field, sign < 0))
         digits.extend(range(first, first + n))
+    # Lines of the template may differ from this one at any digit: the digits not read
+    # (times and pids of a capture's prefix, colour codes, strings, other numbers) are
+    # checked to be digits too (else the reference could parse the line otherwise),
+    # and every number, read or not, to have no leading zero (not JSON).
+    column = {offset: i for i, offset in enumerate(digits)}
+    for offset, byte in enumerate(raw):
+        if 48 <= byte <= 57 and offset not in column:
+            column[offset] = len(digits)
+            digits.append(offset)
+    leading = [column[number(tok, whole=True)[0]] for tok in _ints(tokens) if tok[2] - tok[1] > 1]
     return Template(
         digits=np.asarray(digits, dtype=np.int64),
         fields=plan,
@@ -635,16 +665,18 @@ class FastLog:
         nlines = int(nl.size + (a[-1] != 0x0A))
         brace = np.flatnonzero(a == 0x7B)
         brace = brace[brace >= 7]
-        if not brace.size:
-            return nlines
         hit = a[brace - 7] == _MARK7[0]
         for k in range(1, 7):
             hit &= a[brace - 7 + k] == _MARK7[k]
         marks = brace[hit]
-        if not marks.size:
-            return nlines
         li = np.searchsorted(nl, marks)
-        li = li[np.r_[True, li[1:] != li[:-1]]]
+        li = li[np.r_[True, li[1:] != li[:-1]]] if li.size else li
+        # one C scan of the block: journalctl's placeholders are rare but for journals
+        # read without -a, where nearly every line is one
+        if data.find(_BLOB, lo, hi) >= 0:
+            self._blobs(a, nl, li, base, reader)
+        if not li.size:
+            return nlines
         has_nl = li < nl.size
         if nl.size:
             starts = np.where(li > 0, nl[np.maximum(li - 1, 0)] + 1, 0) + lo
@@ -667,6 +699,35 @@ class FastLog:
             else:
                 reader.line(int(linenos[i]), bytes(data[s:e + bool(has_nl[i])]), 0)
         return int(nlines)
+
+    def _blobs(
+        self, a: np.ndarray, nl: np.ndarray, marked: np.ndarray, base: int, reader: LineReader
+    ) -> None:
+        """Count the lines of *a* that :func:`~syncstats.io.log.is_blob` takes (lines
+        holding ``Stats: {``, *marked*, are not) into *reader*."""
+        n = len(_BLOB)
+        close = np.flatnonzero(a == _BLOB[-1])
+        close = close[close >= n - 1]
+        hit = np.ones(close.size, dtype=bool)
+        for k in range(n - 1):
+            hit &= a[close - (n - 1) + k] == _BLOB[k]
+        end = close[hit] + 1  # just past "blob data]"
+        li = np.searchsorted(nl, end - 1)
+        if nl.size:
+            line_end = np.where(li < nl.size, nl[np.minimum(li, nl.size - 1)], a.size)
+            line_start = np.where(li > 0, nl[np.maximum(li - 1, 0)] + 1, 0)
+        else:
+            line_end, line_start = np.full_like(li, a.size), np.zeros_like(li)
+        ok = end == line_end
+        for i in np.flatnonzero(~ok & (a[np.minimum(end, a.size - 1)] == 0x0D)).tolist():
+            # only CRs after it: the reference strips them
+            ok[i] = not a[end[i]:line_end[i]].tobytes().strip(b"\r")
+        ok &= line_end - line_start <= self.max_line
+        lines = np.unique(li[ok])
+        if marked.size:
+            lines = lines[~np.isin(lines, marked)]
+        if lines.size:
+            reader.blobs(base + int(lines[0]), int(lines.size))
 
     def _read_fast(
         self,

@@ -31,6 +31,37 @@ LOG_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz")
 MAX_LINE_BYTES = 1 << 20
 
 _MARK = b"Stats: {"
+#: The worker's own mark: a line holding it is the worker's ``Stats:`` line whatever the
+#: capture did to it, so it becomes a snapshot or an issue, never nothing.
+WORKER_MARK = "[Stash2Plex Worker] Stats: {"
+#: End of journalctl's placeholder for a message with control bytes (the host's
+#: coloured lines) when run without ``-a``: ``[1.2K blob data]``. The text is lost.
+_BLOB = b"blob data]"
+# ECMA-48 control sequences (CSI): logrus' colours (SGR, "\x1b[36m") and any other a
+# terminal capture holds; removed wherever they are in the line.
+_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+# What a capture puts before the host's line (matched at its start, at most
+# _MAX_PREFIXES times: "docker compose logs -t" has two). ASCII digits only, as the fast
+# path's templates assume. The times there are not used (see read_log).
+_CAPTURE = re.compile(
+    r"(?:"
+    # journalctl: short, short-precise, short-iso(-precise), short-full, short-unix;
+    # then host and identifier[pid]
+    r"(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})"
+    r"|[A-Z][a-z]{2} [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r" [A-Za-z0-9+-]+"
+    r"|[0-9]{9,11}\.[0-9]{6})"
+    r" [^ ]+ [^ \[\]:]+(?:\[[0-9]+\])?: "
+    # docker logs --timestamps (and kubectl logs --timestamps): RFC 3339, nanoseconds
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2}) "
+    # docker compose logs: the service name, padded, and a bar
+    r"|[A-Za-z0-9][A-Za-z0-9_.-]* *\| "
+    r")"
+)
+_MAX_PREFIXES = 3
 # logrus text (file) form: time="..." level=info msg="...escaped..."
 _FILE_TIME = re.compile(r'(?:^|\s)time="([^"]*)"')
 _FILE_MSG = re.compile(r'(?:^|\s)msg="((?:[^"\\]|\\.)*)("?)')
@@ -94,12 +125,48 @@ def go_unquote(text: str) -> str:
     return _ESC.sub(repl, text)
 
 
+def unwrap(line: str, keep: list[int] | None = None) -> str:
+    r"""The host's own text of a captured log line: control sequences (colours) removed
+    wherever they are, then the prefixes of journalctl (short forms), ``docker logs
+    --timestamps`` and ``docker compose logs`` at its start.
+
+    *keep*, when given, receives for each character of the result its index in *line*
+    (the fast path maps its offsets back with it).
+
+    Examples
+    --------
+    >>> unwrap('Oct 01 02:19:57 nas stash[812]: \x1b[36mINFO\x1b[0m[2026-10-01 02:19:57] hi ')
+    'INFO[2026-10-01 02:19:57] hi '
+    """
+    if "\x1b" in line:
+        if keep is not None:
+            pos = 0
+            for m in _CSI.finditer(line):
+                keep.extend(range(pos, m.start()))
+                pos = m.end()
+            keep.extend(range(pos, len(line)))
+        line = _CSI.sub("", line)
+    elif keep is not None:
+        keep.extend(range(len(line)))
+    cut = 0
+    for _ in range(_MAX_PREFIXES):
+        m = _CAPTURE.match(line, cut)
+        if m is None:
+            break
+        cut = m.end()
+    if keep is not None:
+        del keep[:cut]
+    return line[cut:]
+
+
 def parse_log_line(line: str) -> tuple[str, str | None, str] | None:
     r"""Split one host log line into ``(form, time text or None, message)``.
 
-    *form* is ``'file'`` (logrus key=value), ``'console'`` or ``'raw'`` (plugin stderr,
-    no time). Returns None for a line of none of these forms. A file-form line whose
-    quoted message is not closed (a torn line) gives form ``'torn'``.
+    *form* is ``'file'`` (logrus key=value), ``'console'`` (logrus text, coloured or not)
+    or ``'raw'`` (plugin stderr, no time), after :func:`unwrap` removed what a capture
+    added (colours, journalctl's and docker's prefixes, whose times are not returned).
+    Returns None for a line of none of these forms. A file-form line whose quoted
+    message is not closed (a torn line) gives form ``'torn'``.
 
     Examples
     --------
@@ -107,7 +174,14 @@ def parse_log_line(line: str) -> tuple[str, str | None, str] | None:
     ('console', '2026-10-01 02:19:57', '[Plugin / X] Stats: {}')
     >>> parse_log_line('time="2026-10-01 02:19:57" level=info msg="a \\"b\\""')
     ('file', '2026-10-01 02:19:57', 'a "b"')
+    >>> parse_log_line('2026-10-01T00:19:57.5Z \x1b[33mWARN\x1b[0m[2026-10-01 02:19:57] x   ')
+    ('console', '2026-10-01 02:19:57', 'x   ')
     """
+    return _parse_text(unwrap(line))
+
+
+def _parse_text(line: str) -> tuple[str, str | None, str] | None:
+    """:func:`parse_log_line` of a line :func:`unwrap` gave."""
     m = _CONSOLE.match(line)
     if m:
         return "console", m.group(2), m.group(3)
@@ -128,15 +202,21 @@ def _open(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+def is_blob(raw: bytes) -> bool:
+    """A line (without ``Stats: {``) that is journalctl's ``[... blob data]``."""
+    return raw.rstrip(b"\r\n").endswith(_BLOB)
+
+
 def _stats_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:
-    """``(line number, line, length)`` of the lines holding ``Stats: {``; the line is
-    None when it is longer than :data:`MAX_LINE_BYTES` (read past in bounded chunks)."""
+    """``(line number, line, length)`` of the lines holding ``Stats: {`` (or ending in
+    journalctl's ``blob data]``); the line is None when it is longer than
+    :data:`MAX_LINE_BYTES` (read past in bounded chunks)."""
     keep = len(_MARK) - 1
     lineno = 0
     while raw := fh.readline(MAX_LINE_BYTES + 1):
         lineno += 1
         if len(raw) <= MAX_LINE_BYTES or raw.endswith(b"\n"):
-            if _MARK in raw:
+            if _MARK in raw or is_blob(raw):
                 yield lineno, raw, len(raw)
             continue
         marked, size, tail = _MARK in raw, len(raw), raw[-keep:]
@@ -285,6 +365,8 @@ class LineReader:
         self.keys, self.file_no = keys, file_no
         self.raw_first: int | None = None
         self.raw_count = 0
+        self.blob_first: int | None = None
+        self.blob_count = 0
 
     def line(self, lineno: int, raw: bytes | None, size: int) -> None:
         """Read one line holding ``Stats: {`` (*raw* is None for an overlong line)."""
@@ -294,17 +376,29 @@ class LineReader:
                        f"a Stats: line of {size:,} bytes, over the {MAX_LINE_BYTES:,} "
                        "byte limit of a line (lines merged by a torn write?); not read")
             return
+        if _MARK not in raw:  # yielded as journalctl's placeholder (see is_blob)
+            self.blobs(lineno, 1)
+            return
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             issues.add(src, f, lineno, "torn_line", f"not UTF-8 ({exc.reason})")
             return
-        parsed = parse_log_line(line.lstrip("\ufeff"))
+        text = unwrap(line.lstrip("\ufeff"))
+        # "Stats: {" in a line of another form, or another plugin's: silent, unless the
+        # worker's mark says it is the worker's line
+        worker = WORKER_MARK in text
+        parsed = _parse_text(text)
         if parsed is None:
-            return  # "Stats: {" inside a line of another form: not the worker's
+            if worker:
+                issues.add(src, f, lineno, "unknown_form", _unknown_form(text))
+            return
         form, when, message = parsed
         m = _STATS.search(message)
         if m is None:
+            if worker:
+                issues.add(src, f, lineno, "unknown_form",
+                           f"the worker's Stats: mark is outside the {form} form's message")
             return
         if form == "torn":
             issues.add(src, f, lineno, "torn_line",
@@ -320,6 +414,9 @@ class LineReader:
                        f"Stats: payload is {type(payload).__name__}, not an object")
             return
         if not _WORKER_KEYS.intersection(payload):
+            if worker:
+                issues.add(src, f, lineno, "not_snapshot",
+                           "Stats: payload has none of the worker's keys")
             return  # another plugin's "Stats: {...}": none of the worker's keys
         if _add_payload(payload, self.builder, src, f, lineno):
             timeless = form == "raw" or not when
@@ -330,18 +427,41 @@ class LineReader:
                 self.raw_count += 1
                 self.raw_first = self.raw_first or lineno
 
+    def blobs(self, first: int, count: int) -> None:
+        """*count* lines from line *first* on are journalctl's ``[... blob data]``."""
+        self.blob_count += count
+        self.blob_first = first if self.blob_first is None else min(self.blob_first, first)
+
     def unreadable(self, exc: BaseException) -> None:
         """The file failed part-way (lines read before stay)."""
         self.issues.add(self.src, self.f, None, "unreadable", f"read failed part-way: {exc}")
 
     def finish(self) -> None:
-        """The file's one ``no_timestamp`` issue, if any of its lines had no time."""
+        """The file's one ``journal_blob`` and one ``no_timestamp`` issue, if any."""
+        if self.blob_count:
+            # one issue, not one a line: without -a every coloured line is a blob
+            self.issues.add(
+                self.src, self.f, self.blob_first, "journal_blob",
+                f"{self.blob_count} line(s) are journalctl's '[... blob data]' placeholder "
+                "(messages with colour codes, as the worker's Stats: lines are): their "
+                "text is not in the file; re-run journalctl with -a",
+            )
         if self.raw_count:
             self.issues.add(
                 self.src, self.f, self.raw_first, "no_timestamp",
                 f"{self.raw_count} Stats: line(s) carry no time (raw plugin stderr, or no time= "
                 "field); their snapshot_at is NaT",
             )
+
+
+def _unknown_form(text: str) -> str:
+    """Why a line holding the worker's mark was not read, with a hint when one helps."""
+    if text.startswith('{"log":'):
+        hint = "a docker json-file log: read it through 'docker logs' instead"
+    else:
+        hint = ("expected logrus text (coloured or not) or key=value, or raw plugin "
+                "stderr, optionally behind a journalctl or docker logs prefix")
+    return f"the worker's Stats: line is in no form read ({hint}); not read"
 
 
 def open_log(f: Path, src: str, issues: Issues) -> IO[bytes] | None:
