@@ -23,8 +23,11 @@ from .syncdata import SyncData
 
 __all__ = ["read_log", "LOG_PATTERNS", "parse_log_line", "go_unquote"]
 
-#: File names a directory search picks up as logs (rotations and gzip included).
-LOG_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz")
+#: File names a directory search picks up as logs (rotations and gzip included), and
+#: what captures of the host's console are commonly saved as (``journalctl ... >
+#: stash-journal.txt``, ``docker logs stash > docker-stash.txt``, ``nohup.out``).
+LOG_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz", "*.log.txt", "*journal*.txt",
+                "*journal*.txt.gz", "docker*.txt", "*.out")
 #: Longest line parsed. A ``Stats:`` line is a few hundred bytes (each error type adds
 #: about 30); a longer line holding ``Stats: {`` is a ``torn_line`` issue. Lines are read
 #: at most this much at a time, so memory stays bounded whatever a line's length.
@@ -125,13 +128,16 @@ def go_unquote(text: str) -> str:
     return _ESC.sub(repl, text)
 
 
-def unwrap(line: str, keep: list[int] | None = None) -> str:
+def unwrap(line: str, keep: list[int] | None = None, *, json_file: bool = True) -> str:
     r"""The host's own text of a captured log line: control sequences (colours) removed
     wherever they are, then the prefixes of journalctl (short forms), ``docker logs
-    --timestamps`` and ``docker compose logs`` at its start.
+    --timestamps`` and ``docker compose logs`` at its start; a line of docker's
+    json-file log (``{"log": "...", "stream": ..., "time": ...}``) gives its ``log``
+    text, unwrapped in turn.
 
     *keep*, when given, receives for each character of the result its index in *line*
-    (the fast path maps its offsets back with it).
+    (the fast path maps its offsets back with it; emptied for a json-file line, whose
+    text is escaped).
 
     Examples
     --------
@@ -156,6 +162,16 @@ def unwrap(line: str, keep: list[int] | None = None) -> str:
         cut = m.end()
     if keep is not None:
         del keep[:cut]
+    if line.startswith('{"log":', cut) and json_file:
+        try:
+            entry = loads(line[cut:])
+        except (ValueError, RecursionError):
+            return line[cut:]  # a torn json-file line: reported as in no form
+        if isinstance(entry, dict) and isinstance(entry.get("log"), str):
+            if keep is not None:
+                keep.clear()
+            # the "log" text keeps the line's end (CRLF from a TTY)
+            return unwrap(entry["log"].rstrip("\r\n"), json_file=False)
     return line[cut:]
 
 
@@ -457,11 +473,11 @@ class LineReader:
 def _unknown_form(text: str) -> str:
     """Why a line holding the worker's mark was not read, with a hint when one helps."""
     if text.startswith('{"log":'):
-        hint = "a docker json-file log: read it through 'docker logs' instead"
+        hint = "a docker json-file line without a readable \"log\" text (torn?)"
     else:
         hint = ("expected logrus text (coloured or not) or key=value, or raw plugin "
                 "stderr, optionally behind a journalctl or docker logs prefix")
-    return f"the worker's Stats: line is in no form read ({hint}); not read"
+    return f"the worker's Stats: line is in no form read ({hint}): {text[:48]!r}...; not read"
 
 
 def open_log(f: Path, src: str, issues: Issues) -> IO[bytes] | None:
