@@ -671,10 +671,7 @@ class FastLog:
         marks = brace[hit]
         li = np.searchsorted(nl, marks)
         li = li[np.r_[True, li[1:] != li[:-1]]] if li.size else li
-        # one C scan of the block: journalctl's placeholders are rare but for journals
-        # read without -a, where nearly every line is one
-        if data.find(_BLOB, lo, hi) >= 0:
-            self._blobs(a, nl, li, base, reader)
+        self._blobs(a, nl, li, base, reader)  # journalctl's "[... blob data]" lines
         if not li.size:
             return nlines
         has_nl = li < nl.size
@@ -704,26 +701,32 @@ class FastLog:
         self, a: np.ndarray, nl: np.ndarray, marked: np.ndarray, base: int, reader: LineReader
     ) -> None:
         """Count the lines of *a* that :func:`~syncstats.io.log.is_blob` takes (lines
-        holding ``Stats: {``, *marked*, are not) into *reader*."""
+        holding ``Stats: {``, *marked*, are not) into *reader*.
+
+        Only the lines' last bytes are looked at (*nl* is known): no scan of the block.
+        """
+        ends = nl if a[-1] == 0x0A else np.append(nl, a.size)  # past each line's text
+        last = ends - 1  # the line's last byte (or the previous newline: an empty line)
+        tail = a[np.maximum(last, 0)]
+        cr = np.flatnonzero(tail == 0x0D)
+        if cr.size:  # CRLF: the reference strips the CRs
+            last[cr] -= 1
+            more = cr[a[np.maximum(last[cr], 0)] == 0x0D]
+            for i in more.tolist():  # more than one CR: rare
+                while last[i] > 0 and a[last[i]] == 0x0D:
+                    last[i] -= 1
+            tail = a[np.maximum(last, 0)]
         n = len(_BLOB)
-        close = np.flatnonzero(a == _BLOB[-1])
-        close = close[close >= n - 1]
-        hit = np.ones(close.size, dtype=bool)
-        for k in range(n - 1):
-            hit &= a[close - (n - 1) + k] == _BLOB[k]
-        end = close[hit] + 1  # just past "blob data]"
-        li = np.searchsorted(nl, end - 1)
-        if nl.size:
-            line_end = np.where(li < nl.size, nl[np.minimum(li, nl.size - 1)], a.size)
-            line_start = np.where(li > 0, nl[np.maximum(li - 1, 0)] + 1, 0)
-        else:
-            line_end, line_start = np.full_like(li, a.size), np.zeros_like(li)
-        ok = end == line_end
-        for i in np.flatnonzero(~ok & (a[np.minimum(end, a.size - 1)] == 0x0D)).tolist():
-            # only CRs after it: the reference strips them
-            ok[i] = not a[end[i]:line_end[i]].tobytes().strip(b"\r")
-        ok &= line_end - line_start <= self.max_line
-        lines = np.unique(li[ok])
+        cand = np.flatnonzero((tail == _BLOB[-1]) & (last >= n - 1))
+        if not cand.size:
+            return
+        q = last[cand] - (n - 1)  # where "blob data]" would start
+        hit = np.ones(cand.size, dtype=bool)
+        for k in range(n - 1):  # a window across a newline never matches
+            hit &= a[q + k] == _BLOB[k]
+        lines = cand[hit]
+        starts = np.where(lines > 0, nl[np.maximum(lines - 1, 0)] + 1, 0) if nl.size else lines * 0
+        lines = lines[ends[lines] - starts <= self.max_line]
         if marked.size:
             lines = lines[~np.isin(lines, marked)]
         if lines.size:
