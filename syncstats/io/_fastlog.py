@@ -26,10 +26,19 @@ frames and issues without looking at lines one by one in Python:
 4. The frames are built column-wise from arrays grown in place, in reading order,
    merged with the reference's records when there are any.
 
+Captured lines (colour codes, journalctl's and docker's prefixes) are templates like
+any other: the template's first line is unwrapped by the reference's
+:func:`~syncstats.io.log.unwrap`, whose index map puts the time and the payload back
+in the raw line; every other digit of the line (a prefix's time, a pid, a colour code)
+must be a digit in each line of the template too, so that the reference would unwrap
+and parse it alike. journalctl's ``[... blob data]`` lines are found from the lines'
+last bytes (no extra scan of the block).
+
 Whatever a template or a line does not satisfy (other escapes, floats, nulls, numbers
 of more than 18 digits or zero-padded, nested values, CR line ends, BOMs, torn or
-overlong lines, other forms, bad times, ...) goes to the reference, line by line and in
-line order, so the issues come out in the reference's order: fast rows never have one.
+overlong lines, other forms, colour codes inside the time or the payload, json-file
+lines, bad times, ...) goes to the reference, line by line and in line order, so the
+issues come out in the reference's order: fast rows never have one.
 """
 
 from __future__ import annotations

@@ -262,24 +262,47 @@ def read_log(
 ) -> SyncData:
     """Read the worker's ``Stats:`` batch-summary lines from host log files.
 
-    Both logrus forms (the log file's ``time="..." level=... msg="..."`` with an
-    escaped message, and the console's ``INFO[...] message``) and raw plugin stderr
-    (``\\x01i\\x02[... Worker] Stats: {...}``) are recognised; every other line is
-    skipped without being parsed. Files are streamed (read in blocks of a few MB), so
-    memory does not grow with the file's size (only with the number of ``Stats:``
-    lines). The worker's lines are read by a vectorised fast path
-    (:mod:`syncstats.io._fastlog`); any line it cannot read exactly as the per-line
-    reader would is read by that reader.
+    The host's lines are read in every form they are saved in:
+
+    - the host's log file: logrus key=value, ``time="..." level=info msg="..."`` with
+      the message quoted and escaped;
+    - the host's console: logrus text, ``INFO[2026-10-01 02:19:57] message``, with its
+      colours (``\x1b[36mINFO\x1b[0m[...]``: SGR and other CSI codes are removed
+      wherever they are) or without, the message padded with spaces; also what
+      ``journalctl -a -o cat`` and ``docker logs`` print;
+    - the console behind a capture's prefix: ``journalctl -a`` (``Oct 01 02:19:57 host
+      stash[812]: ``; also ``-o short-precise``, ``short-iso``, ``short-full``,
+      ``short-unix``), ``docker logs --timestamps`` (``2026-10-01T02:19:57.123456789Z ``),
+      ``docker compose logs`` (``stash-1  | ``), and docker's json-file log
+      (``{"log": "...", "stream": ..., "time": ...}``);
+    - raw plugin stderr (``\x01i\x02[... Worker] Stats: {...}``), which has no time.
+
+    The time used is always the logrus one (the host's local time, see *tz*): a
+    capture prefix's time is ignored, as journalctl's is in the journal reader's zone
+    and has no year, and docker's is when the daemon received the line; so a line reads
+    the same from every capture. Lines without ``Stats: {`` are skipped without being
+    parsed. A line holding the worker's mark (``[Stash2Plex Worker] Stats: {``) that is
+    not loaded is always an issue (``unknown_form``, ``torn_line``, ``not_snapshot``,
+    ...); ``journalctl`` run without ``-a`` shows the coloured lines as ``[1.2K blob
+    data]``, whose text is lost: each file with such lines gets one ``journal_blob``
+    issue with their count (re-run journalctl with ``-a``).
+
+    Files are streamed (read in blocks of a few MB), so memory does not grow with the
+    file's size (only with the number of ``Stats:`` lines). The worker's lines are read
+    by a vectorised fast path (:mod:`syncstats.io._fastlog`); any line it cannot read
+    exactly as the per-line reader would is read by that reader.
 
     Parameters
     ----------
     path : str, path or list of them
-        A log file (``.gz`` allowed), a directory (``*.log``, ``*.log.N``,
-        ``*.log.gz``, recursively) or a glob.
+        A log file (``.gz`` allowed), a directory (recursively: the names of
+        :data:`LOG_PATTERNS`, ``*.log``, ``*.log.N``, ``*.log.gz``, ``*journal*.txt``,
+        ...) or a glob.
     tz : str, default 'UTC'
-        Time zone of the host's zone-less log timestamps (IANA name). Timestamps that
-        carry an offset are used as they are. Ambiguous or non-existent local times
-        (DST changes) that cannot be inferred are reported and the line is not loaded.
+        Time zone of the host's zone-less (logrus) log timestamps (IANA name), whatever
+        the capture; timestamps that carry an offset are used as they are. Ambiguous
+        or non-existent local times (DST changes) that cannot be inferred are reported
+        and the line is not loaded.
     source : str, optional
         Source name; default: the name of the directory given or of the file's parent.
     on_error : {'report', 'raise'}
@@ -385,7 +408,8 @@ class LineReader:
         self.blob_count = 0
 
     def line(self, lineno: int, raw: bytes | None, size: int) -> None:
-        """Read one line holding ``Stats: {`` (*raw* is None for an overlong line)."""
+        """Read one line holding ``Stats: {`` (*raw* is None for an overlong line), or
+        one :func:`is_blob` takes."""
         src, f, issues = self.src, self.f, self.issues
         if raw is None:
             issues.add(src, f, lineno, "torn_line",
