@@ -235,6 +235,17 @@ def test_docker_logs(tmp_path, monkeypatch, line):
     assert spy.rows == 1
 
 
+def test_docker_logs_of_a_tty_crlf(tmp_path, monkeypatch):
+    """``docker run -t``: the console's lines end in CRLF; read by the fast path too."""
+    lines = [NOISE[0], DOCKER_T, COLOURED, DOCKER_T + "\r", NOISE[1]]
+    f = write(tmp_path / "h" / "docker.log", lines, end=b"\r\n")
+    spy = FastRows(monkeypatch)
+    data = read(f, tz="Europe/Berlin")
+    assert_the_payload(data, 3, "2026-10-01 00:19:57")
+    assert issues(data) == []
+    assert spy.rows == 2  # the line ending in two CRs is the reference's
+
+
 def test_docker_timestamp_is_not_used(tmp_path):
     """docker's time (UTC, when the daemon got the line) differs from the host's logrus
     time by the pipe's delay; the logrus time is used, as for the log file."""

@@ -35,7 +35,7 @@ and parse it alike. journalctl's ``[... blob data]`` lines are found from the li
 last bytes (no extra scan of the block).
 
 Whatever a template or a line does not satisfy (other escapes, floats, nulls, numbers
-of more than 18 digits or zero-padded, nested values, CR line ends, BOMs, torn or
+of more than 18 digits or zero-padded, nested values, two CRs at the end, BOMs, torn or
 overlong lines, other forms, colour codes inside the time or the payload, json-file
 lines, bad times, ...) goes to the reference, line by line and in line order, so the
 issues come out in the reference's order: fast rows never have one.
@@ -270,8 +270,12 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise _Declined from None
+    if line.endswith("\r") and not line.endswith("\r\r"):
+        # CRLF (docker logs of a TTY): the reference strips the CR; the template's
+        # lines all end in one CR too (the CR is no digit: it is compared)
+        line = line[:-1]
     if line.rstrip("\r\n") != line or line.startswith("\ufeff"):
-        raise _Declined  # CR line ends and BOMs: the reference strips them
+        raise _Declined  # more CRs, and BOMs: the reference strips them
     keep: list[int] = []  # index in the line of each character of text
     text = unwrap(line, keep)
     parsed = _parse_text(text)  # what parse_log_line(line) gives
