@@ -49,6 +49,8 @@ ERROR_KINDS = frozenset(
         "empty",
         "bad_json",
         "torn_line",
+        "unknown_form",
+        "journal_blob",
         "not_object",
         "not_snapshot",
         "bad_value",
