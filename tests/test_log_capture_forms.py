@@ -413,6 +413,6 @@ def test_fuzzed_captures_lose_nothing(tmp_path_factory, lines, tz):
 def test_capture_names_are_logs(tmp_path, name):
     write(tmp_path / "w1" / name, [COLOURED])
     write(tmp_path / "w1" / "notes.txt", [COLOURED])  # not a capture's name: not read
-    assert [f.name for f in discover(tmp_path)["w1"]["logs"]] == [name]
+    assert [f.name for f in discover(tmp_path).sources["w1"]["logs"]] == [name]
     data = syncstats.read_log(tmp_path / "w1")
     assert origins(data) == [1] and data.snapshots["origin"].iloc[0].endswith(name + ":1")
