@@ -131,8 +131,8 @@ def setpriv_works() -> bool:
 
 READER = r"""
 import json, sys
-from syncstats.io import dlq, _fastdlq
-engine, target = sys.argv[1], sys.argv[2]
+from syncstats.io import _fastdlq, dlq, load
+engine, call, target = sys.argv[1], sys.argv[2], sys.argv[3]
 used = []
 if engine == "fast":
     _fastdlq.MIN_FILE_BYTES = 0
@@ -144,7 +144,7 @@ if engine == "fast":
     _fastdlq.read_dead_letters = spy
 else:
     dlq.FAST_PATH = False
-data = dlq.read_dlq(target)
+data = load(target) if call == "load" else dlq.read_dlq(target)
 frame = data.dlq
 print(json.dumps({
     "rows": [[int(r.id), int(r.job_id), str(r.error_message)]
@@ -156,16 +156,18 @@ print(json.dumps({
 """
 
 
-def run_reader(target: Path, *, engine: str = "reference", read_only: Path | None = None,
+def run_reader(target: Path, *, engine: str = "reference", call: str = "read_dlq",
+               read_only: Path | None = None,
                no_dac: bool = False, tmpdir: Path | None = None,
                timeout: float = 60) -> dict[str, Any]:
-    """``read_dlq(target)`` in a child process: its rows, issues and fast-path calls.
+    """``read_dlq(target)`` (or ``load``) in a child process: its rows (id, job_id,
+    error_message), issues (path, kind, detail) and fast-path results (True: a frame).
 
     *read_only*: run in a private mount namespace where that folder is bind-mounted
     read-only. *no_dac*: without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (permission bits
     bind root). *tmpdir*: the child's ``TMPDIR``.
     """
-    cmd = [sys.executable, "-c", READER, engine, str(target)]
+    cmd = [sys.executable, "-c", READER, engine, call, str(target)]
     if no_dac:
         cmd = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *cmd]
     if read_only is not None:
