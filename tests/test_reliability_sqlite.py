@@ -202,3 +202,30 @@ def test_an_unreadable_wal_or_journal_is_unreadable_not_ignored(originals, tmp_p
     assert detail.endswith("cannot be opened for reading: Permission denied (EACCES); "
                            "the database is not read")
     assert not diff_fingerprints(before, fingerprint(d))
+
+
+def test_an_rsynced_wal_database_of_another_kind_is_classified_without_writing(tmp_path):
+    """A copy of a running worker's ``queue/data.db`` (WAL, no ``-shm``): ``load`` must
+    look inside (recovered copy) to tell it holds no ``dead_letters``, and touch nothing."""
+    from syncstats.io import load
+
+    src = tmp_path / "running"
+    src.mkdir()
+    conn = sqlite3.connect(src / "data.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE ack_queue_default (_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                 " data BLOB, timestamp FLOAT, status INTEGER)")
+    conn.execute("INSERT INTO ack_queue_default (data, timestamp, status) VALUES (x'00', 1, 0)")
+    root = tmp_path / "root"
+    queue = root / "worker" / "queue"
+    queue.mkdir(parents=True)
+    for name in ("data.db", "data.db-wal"):  # the rsync: -shm left out
+        shutil.copy2(src / name, queue / name)
+    conn.close()
+    before = fingerprint(root)
+    data = load(root)
+    assert not diff_fingerprints(before, fingerprint(root))
+    about = data.issues[data.issues["path"] == str(queue / "data.db")]
+    assert list(about["kind"].astype("str")) == ["ignored"]
+    assert data.dlq.empty

@@ -412,22 +412,33 @@ def open_committed(
     how, reason = _plan(path)
     conn: sqlite3.Connection | None = None
     workdir: str | None = None
+    stack = contextlib.ExitStack()
     try:
+        if how == "readonly_shm":
+            # planned before the lock: a writer may have closed meanwhile (deleting -wal,
+            # then -shm; SQLite would then create a -wal beside the database). Under the
+            # SHARED lock no writer can delete them: plan again, keep the lock only for
+            # a WAL read (a rollback-journal read must not hold it: a committing writer
+            # waits for it while holding PENDING, which blocks our own SHARED lock).
+            held = contextlib.ExitStack()
+            held.enter_context(_shared_lock(path, timeout))
+            how, reason = _plan(path)
+            if how == "readonly_shm":
+                stack.enter_context(held)
+            else:
+                held.close()
         if how != "copy":
             try:
-                # readonly_shm: hold the SHARED lock so that no closing writer deletes the
-                # -wal before SQLite opens it (SQLite would then create one beside it)
-                guard = (_shared_lock(path, timeout) if how == "readonly_shm"
-                         else contextlib.nullcontext())
-                with guard:
-                    target = uri(path, _PARAMS[how])
-                    conn = _connect(target, timeout, max_value_bytes)
-                    done = Committed(target, how)
+                target = uri(path, _PARAMS[how])
+                conn = _connect(target, timeout, max_value_bytes)
+                done = Committed(target, how)
             except sqlite3.Error as exc:
                 if not _needs_copy(exc):
                     raise
                 name = getattr(exc, "sqlite_errorname", "")
                 how, reason = "copy", _REASONS.get(name, f"read-only access refused ({name})")
+            finally:
+                stack.close()  # SQLite holds its own SHARED lock from here on
         if how == "copy":
             workdir = tempfile.mkdtemp(prefix="syncstats-sqlite-")  # mode 0700
             done = _recover(path, reason, workdir, timeout, max_value_bytes)
@@ -435,6 +446,7 @@ def open_committed(
         assert conn is not None
         yield conn, done
     finally:
+        stack.close()
         if conn is not None:
             conn.close()
         if workdir is not None:
