@@ -229,3 +229,22 @@ def test_an_rsynced_wal_database_of_another_kind_is_classified_without_writing(t
     about = data.issues[data.issues["path"] == str(queue / "data.db")]
     assert list(about["kind"].astype("str")) == ["ignored"]
     assert data.dlq.empty
+
+
+@pytest.mark.parametrize("state", ["hot-journal", "wal-no-shm"])
+def test_a_symlinked_database_is_read_with_the_sidecars_beside_its_target(
+    originals, tmp_path, state
+):
+    """SQLite keeps the journal and WAL beside the link's target: so must the planner."""
+    d = tmp_path / "data"
+    shutil.copytree(originals[state], d, copy_function=shutil.copy2)
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "dlq.db").symlink_to(d / "dlq.db")
+    before = fingerprint(tmp_path)
+    data = read_dlq(links / "dlq.db")
+    assert [list(r) for r in data.dlq[["id", "job_id", "error_message"]].itertuples(
+        index=False)] == EXPECTED
+    assert list(data.issues["kind"].astype("str")) == ["recovered_copy"]
+    assert list(data.issues["path"]) == [str(links / "dlq.db")]
+    assert not diff_fingerprints(before, fingerprint(tmp_path))

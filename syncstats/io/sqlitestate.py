@@ -354,12 +354,23 @@ def _plan(path: Path) -> tuple[str, str]:
         if os.path.isfile(f"{path}-shm") and _readable(f"{path}-shm") is None:
             return "readonly_shm", ""
         return "copy", "a WAL without a readable -shm"
+    wal_like = _wal_header(path) or os.path.exists(f"{path}-wal")
     if _size(f"{path}-journal") > 0:
+        if wal_like:  # mode=ro would open (create) -wal and -shm once past the journal
+            return "copy", "a rollback journal beside a WAL database"
         return "mode=ro", ""  # a hot one refuses it: then copied
-    if _wal_header(path) or os.path.exists(f"{path}-wal"):
+    if wal_like:
         # the file is the whole state; mode=ro would open (create) -wal and -shm
         return "immutable", ""
     return "mode=ro", ""  # a rollback-journal database: mode=ro creates nothing
+
+
+def _as_given(exc: SQLiteStateError, real: Path, given: Path) -> SQLiteStateError:
+    """*exc* naming the path as the caller gave it rather than its resolved form."""
+    name = exc.path
+    if name.startswith(str(real)):
+        name = str(given) + name[len(str(real)):]
+    return SQLiteStateError(name, exc.detail, exc.line)
 
 
 _REASONS = {
@@ -407,9 +418,15 @@ def open_committed(
     With ``how == 'immutable'`` SQLite does not lock: a writer may change the file during
     the read. :func:`read_committed` repeats such a read when the files changed.
     """
-    path = Path(path)
-    _check_readable(path)
-    how, reason = _plan(path)
+    given = Path(path)
+    # SQLite resolves symbolic links and keeps the journal and WAL beside the target:
+    # look there too (messages name the path as given)
+    path = Path(os.path.realpath(given))
+    try:
+        _check_readable(path)
+        how, reason = _plan(path)
+    except SQLiteStateError as exc:
+        raise _as_given(exc, path, given) from None
     conn: sqlite3.Connection | None = None
     workdir: str | None = None
     stack = contextlib.ExitStack()
@@ -444,6 +461,16 @@ def open_committed(
             done = _recover(path, reason, workdir, timeout, max_value_bytes)
             conn = _connect(done.uri, timeout, max_value_bytes)
         assert conn is not None
+    except BaseException as exc:  # nothing opened or copied may outlive a failed open
+        stack.close()
+        if conn is not None:
+            conn.close()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if isinstance(exc, SQLiteStateError):
+            raise _as_given(exc, path, given) from None
+        raise
+    try:
         yield conn, done
     finally:
         stack.close()
@@ -480,8 +507,9 @@ def read_committed(
     (result, Committed)
     """
     path = Path(path)
+    real = Path(os.path.realpath(path))
     for _attempt in range(attempts):
-        before = _stamps(path)
+        before = _stamps(real)
         with open_committed(path, timeout=timeout, max_value_bytes=max_value_bytes) as (
                 conn, how):
             try:
@@ -489,7 +517,7 @@ def read_committed(
                 error = None
             except sqlite3.Error as exc:
                 error = exc
-        if how.how != "immutable" or _stamps(path) == before:
+        if how.how != "immutable" or _stamps(real) == before:
             if error is not None:
                 raise error
             return result, how
