@@ -68,7 +68,6 @@ MAX_COPY_BYTES = 4 << 30
 COPY_ATTEMPTS = 3
 
 _T = TypeVar("_T")
-_SIDES = ("-journal", "-wal", "-shm")
 # SQLite's lock bytes (os_unix.c): PENDING_BYTE 0x40000000, SHARED_FIRST = +2, 510 bytes
 _PENDING_BYTE = 0x40000000
 _SHARED_FIRST = _PENDING_BYTE + 2
@@ -431,12 +430,13 @@ def open_committed(
     workdir: str | None = None
     stack = contextlib.ExitStack()
     try:
-        if how == "readonly_shm":
-            # planned before the lock: a writer may have closed meanwhile (deleting -wal,
-            # then -shm; SQLite would then create a -wal beside the database). Under the
-            # SHARED lock no writer can delete them: plan again, keep the lock only for
-            # a WAL read (a rollback-journal read must not hold it: a committing writer
-            # waits for it while holding PENDING, which blocks our own SHARED lock).
+        if how in ("readonly_shm", "copy"):
+            # planned before the lock: a writer may be closing (it deletes -shm, then
+            # -wal; SQLite would then create a -wal beside the database, or a copy would
+            # be made for nothing). Under the SHARED lock no writer can delete them:
+            # plan again, keep the lock only for a WAL read (a rollback-journal read
+            # must not hold it: a committing writer waits for it holding PENDING, which
+            # blocks SQLite's own SHARED lock).
             held = contextlib.ExitStack()
             held.enter_context(_shared_lock(path, timeout))
             how, reason = _plan(path)
