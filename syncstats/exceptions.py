@@ -16,6 +16,7 @@ __all__ = [
     "SnapshotFormatError",
     "LogFormatError",
     "DLQError",
+    "SQLiteStateError",
     "UnsafePickleError",
     "SchemaError",
     "NoDataError",
@@ -66,6 +67,12 @@ class LogFormatError(InputError):
 
 class DLQError(InputError):
     """A dead-letter-queue database or export could not be read."""
+
+
+class SQLiteStateError(InputError):
+    """An SQLite database's committed state cannot be read: the database, or its journal
+    or WAL, cannot be opened for reading, a writer keeps it locked, or recovering it
+    needs a private copy larger than the limit (:mod:`syncstats.io.sqlitestate`)."""
 
 
 class UnsafePickleError(SyncstatsError):

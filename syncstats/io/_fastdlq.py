@@ -25,8 +25,9 @@ the same order what the reference builds, and it reports nothing, as the referen
 reports nothing on clean rows. A test compares both on the sample data, on hand-made
 defects and on generated databases.
 
-The ADBC connection is opened with the same URI as the reference's (``mode=ro`` or
-``immutable=1``, chosen by :func:`syncstats.io.dlq._query_readonly`), in autocommit mode
+The ADBC connection is opened with the same URI as the reference's (``mode=ro``,
+``mode=ro&readonly_shm=1``, ``immutable=1`` or the recovered private copy, chosen by
+:func:`syncstats.io.sqlitestate.open_committed`), in autocommit mode
 so that the one ``SELECT`` is one read transaction, and with the same busy timeout.
 """
 
@@ -83,7 +84,8 @@ def read_dead_letters(
     Parameters
     ----------
     uri : str
-        SQLite URI (``file:...?mode=ro`` or ``?immutable=1``), as the reference opened.
+        SQLite URI of the committed state, as the reference opened it
+        (:attr:`syncstats.io.sqlitestate.Committed.uri`).
     cols : list of str
         Columns of :data:`~syncstats.io.dlq.DLQ_COLUMNS` stored in ``dead_letters``
         (``id`` among them).
