@@ -177,7 +177,8 @@ def test_generated_database_in_several_batches(tmp_path):
 def test_rows_not_in_time_order_are_sorted_alike(tmp_path):
     rows = [row(1, failed_at="2026-10-02 00:00:00"), row(2, failed_at="2026-10-01 00:00:00"),
             row(3, failed_at=None), row(4, failed_at="2026-10-01 00:00:00"),
-            row(5, failed_at="0000-01-01 00:00:00"), row(6, failed_at="9999-12-31 23:59:59")]
+            # the ends of the plausible window (outside it: see test_dlq_decode.py)
+            row(5, failed_at="1970-01-01 00:00:00"), row(6, failed_at="5138-11-16 09:46:39")]
     db = make_db(tmp_path / "w" / "dlq.db", rows)
     assert compare(db) == [True]
     assert read_dlq(db).dlq["id"].tolist() == [5, 2, 4, 1, 6, 3]
