@@ -238,6 +238,10 @@ DECLINED = {
     "blob scene_id": (row(3, scene_id=b"\x01"), DLQ_SCHEMA),
     "integer failed_at": (row(3, failed_at=1790812800), DLQ_SCHEMA),
     "real failed_at": (row(3, failed_at=1790812800.5), DLQ_SCHEMA),
+    # canonical, but outside the window snapshots and logs use (1970..5138)
+    "failed_at year 1": (row(3, failed_at="0001-01-01 00:00:00"), DLQ_SCHEMA),
+    "failed_at 1969": (row(3, failed_at="1969-12-31 23:59:59"), DLQ_SCHEMA),
+    "failed_at 9999": (row(3, failed_at="9999-12-31 23:59:59"), DLQ_SCHEMA),
     "null id": (row(3, id=None), NO_PK),
     "duplicate id": (row(3, id=1), NO_PK),
     "real id": (row(3, id=2.5), NO_PK),

@@ -692,8 +692,8 @@ def _with_job_columns(
             columns[name] = _epoch_column(values, name, src, f, ids, issues)
         elif spec == "str":
             columns[name] = _text_column(values, name, src, f, ids, issues)
-        else:
-            columns[name] = pd.array(values, dtype=object)
+        else:  # a Series: pandas 3 makes a plain object array of text a str column
+            columns[name] = pd.Series(values, dtype=object, index=frame.index)
     extra: list[dict[Any, Any] | None] = [None] * len(jobs)
     for i, job in enumerate(jobs):
         if len(job) > sum(field in job for field in _JOB_FIELDS):
@@ -701,7 +701,7 @@ def _with_job_columns(
             for field in _JOB_FIELDS:
                 rest.pop(field, None)
             extra[i] = rest
-    columns[schemas.JOB_EXTRA] = pd.array(extra, dtype=object)
+    columns[schemas.JOB_EXTRA] = pd.Series(extra, dtype=object, index=frame.index)
     return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
 
 
@@ -759,7 +759,7 @@ def _promote_job_fields(frame: pd.DataFrame) -> pd.DataFrame:
     Hostile rows of 60,000 keys thus add 16 columns, not 60,000; the scan for keys stops
     once the cap is reached, and each row is then only intersected with the chosen keys.
     """
-    extras = frame[schemas.JOB_EXTRA].to_numpy(dtype=object)
+    extras = frame[schemas.JOB_EXTRA].tolist()
     chosen: dict[str, None] = {}
     for rest in extras:
         if len(chosen) >= schemas.MAX_JOB_COLUMNS:
@@ -783,7 +783,7 @@ def _promote_job_fields(frame: pd.DataFrame) -> pd.DataFrame:
                 columns[f"job.{key}"][i] = rest.pop(key)
         extras[i] = rest or None
     out = frame.copy(deep=False)
-    out[schemas.JOB_EXTRA] = pd.array(extras, dtype=object)
-    added = pd.DataFrame({c: pd.array(v, dtype=object) for c, v in columns.items()},
-                         index=frame.index)
+    out[schemas.JOB_EXTRA] = pd.Series(extras, dtype=object, index=frame.index)
+    added = pd.DataFrame({c: pd.Series(v, dtype=object, index=frame.index)
+                          for c, v in columns.items()})
     return pd.concat([out, added], axis=1)
