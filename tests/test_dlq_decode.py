@@ -375,3 +375,18 @@ def test_implausible_epoch_fields_are_nat_and_issues(tmp_path, protocol):
     assert dlq.loc[7, "job.next_retry_at"] == pd.Timestamp(0, unit="s", tz="UTC")
     details = [d for _, _, d in issues_of(data)]
     assert "job.enqueued_at=-1 is not epoch seconds within 1970..5138; loaded as NaT" in details
+
+
+def test_true_in_an_export_is_no_count(tmp_path):
+    """pd.array(..., dtype="Int64") reads True as 1: a JSON export's ``true`` is no
+    retry_count (nor 1e30 one within int64)."""
+    export = tmp_path / "w" / "dlq.json"
+    export.parent.mkdir()
+    export.write_text('[{"id": 1, "retry_count": true, "job_id": 1e30, "scene_id": 4},'
+                      ' {"id": 2, "retry_count": 2, "job_id": 5, "scene_id": 4}]')
+    data = read_dlq(export)
+    dlq = data.dlq.set_index("id").sort_index()
+    assert dlq["retry_count"].isna().tolist() == [True, False]
+    assert pd.isna(dlq.loc[1, "job_id"]) and dlq.loc[2, "job_id"] == 5
+    assert sorted((line, kind) for line, kind, _ in issues_of(data) if line) == [
+        (1, "bad_value"), (1, "overflow")]

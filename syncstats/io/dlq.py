@@ -226,10 +226,16 @@ def read_dlq(
     source : str, optional
         Source name; default: the directory given, or the file's parent directory.
     decode_jobs : bool, default False
-        Decode ``job_data`` and add the job's fields as ``job.<field>`` columns
-        (``job.enqueued_at``/``job.next_retry_at`` as UTC times). An undecodable or
-        refused blob leaves the row's job columns empty and is an ``undecodable_job``
-        issue (line = the row's id).
+        Decode ``job_data`` and add the job's fields as ``job.<field>`` columns, typed
+        as :data:`syncstats.schemas.DLQ_JOB` (nullable ``Int64`` ids and counts,
+        ``job.enqueued_at``/``job.next_retry_at`` as UTC times, text as ``str``), the
+        job's other keys in ``job.extra`` (a dict) of which up to
+        :data:`~syncstats.schemas.MAX_JOB_COLUMNS` str keys become ``job.<key>``
+        columns. An undecodable or refused blob (see
+        :func:`~syncstats.recording.safepickle.safe_loads`) leaves the row's job
+        columns empty and is an ``undecodable_job`` issue (line = the row's id); a
+        field of the wrong type is ``bad_value``, an integer beyond int64
+        ``overflow``, a time outside 1970..5138 ``bad_time``: missing, and an issue.
     on_error : {'report', 'raise'}
         As for :func:`read_snapshots`; raises :class:`~syncstats.exceptions.DLQError`.
 
@@ -555,7 +561,9 @@ def _int_column(
     and an issue (``bad_value`` or ``overflow``). *text*: numbers given as text (SQLite
     stores any type anywhere) count; a job field must be an int or a whole float."""
     kinds = set(map(type, values))
-    if text or kinds <= {int, float, type(None)}:  # pd.array takes True and "5" as ints
+    # pd.array takes True as 1 (a JSON export's true) and "5" as 5 (text is taken only
+    # when *text*): those go value by value
+    if (text and bool not in kinds) or kinds <= {int, float, type(None)}:
         try:
             with np.errstate(invalid="ignore"):  # 1e300 warns, then raises: handled below
                 return pd.array(values, dtype="Int64")
