@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "replacement_mode"]
+__all__ = ["atomic_write", "replacement_mode", "check_writable"]
 
 
 def _umask() -> int:
@@ -61,3 +61,36 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Refuse early an output *path* that cannot be written: a folder in the way, or a
+    nearest existing parent folder that is not writable. Creates nothing.
+
+    Raises
+    ------
+    OutputError
+        Naming the path and what is wrong.
+    """
+    from .exceptions import OutputError
+
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(target, "is a folder; expected a file name to write")
+    parent = target.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(parent, f"is not a folder, so {target} cannot be written")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(parent, f"folder is not writable, so {target} cannot be written")
+    try:  # permission bits do not bind root, nor tell a read-only mount or /proc: try it
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise OutputError(parent, f"cannot write there ({exc.strerror or exc}), so {target} "
+                                  "cannot be written") from None
+    os.close(fd)
+    os.unlink(probe)
+    return target

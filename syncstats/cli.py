@@ -18,31 +18,65 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
-from .analysis._util import format_duration
-from .exceptions import NoDataError, SyncstatsError
+from ._checks import check_count, check_fraction
+from ._text import escape_terminal
+from ._time import check_freq, format_duration, parse_now, to_timedelta
+from .exceptions import NoDataError, ParameterError, SyncstatsError
 
-EXIT_OK, EXIT_BREACH, EXIT_DATA = 0, 1, 2
+#: Exit codes: ok, a threshold breached, data missing/unreadable or a usage/user error,
+#: and a bug (an unexpected exception: never reported as a data problem).
+EXIT_OK, EXIT_BREACH, EXIT_DATA, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-def _now(value: str | None, data: Any = None) -> pd.Timestamp:
-    """``--now``: an ISO-8601 time, ``latest`` (the latest time in *data*) or, when not
-    given, the current time."""
-    from .analysis._util import to_utc
-
+def _now(value: pd.Timestamp | str | None, data: Any = None) -> pd.Timestamp:
+    """``--now`` as parsed by :func:`_validate`: a time, ``'latest'`` (the latest time in
+    *data*) or None (the current time)."""
     if value is None:
         return pd.Timestamp.now(tz="UTC").as_unit("us")
-    if value.strip().lower() == "latest":
-        from .fleet import compute
+    if isinstance(value, pd.Timestamp):
+        return value
+    from .fleet import compute
 
-        times = [] if data is None else [
-            t for t in (compute(data.snapshots["snapshot_at"].max()),
-                        data.dlq["failed_at"].max())
-            if t is not None and not pd.isna(t)
-        ]
-        if not times:
-            raise NoDataError("--now latest: the data holds no timestamp")
-        return max(times)
-    return to_utc(value, "--now")
+    times = [] if data is None else [
+        t for t in (compute(data.snapshots["snapshot_at"].max()),
+                    data.dlq["failed_at"].max())
+        if t is not None and not pd.isna(t)
+    ]
+    if not times:
+        raise NoDataError("--now latest: the data holds no timestamp")
+    return max(times)
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Every option checked before any work starts (so before a kernel or a cluster
+    starts): one-line ParameterError naming the option. Parsed values replace the text."""
+    from .io.log import check_tz
+
+    if getattr(args, "tz", None) is not None:
+        check_tz(args.tz)
+    if hasattr(args, "now"):
+        args.now = parse_now(args.now)
+        if args.now == "latest" and args.command == "snapshot":
+            raise ParameterError("--now: 'latest' needs data to look at; give a time "
+                                 "(ISO-8601 or epoch seconds) or leave it out")
+    for opt in ("window", "max_age", "max_pending_age"):
+        if getattr(args, opt, None) is not None:
+            setattr(args, f"{opt}_td", to_timedelta(getattr(args, opt), _flag(opt)))
+    if getattr(args, "freq", None) is not None:
+        check_freq(args.freq, "--freq")
+    if getattr(args, "min_success_rate", None) is not None:
+        args.min_success_rate = check_fraction(args.min_success_rate, "--min-success-rate")
+    if getattr(args, "slo", None) is not None:
+        args.slo = check_fraction(args.slo, "--slo", allow_one=False)
+    for opt in ("max_dlq", "max_dlq_growth"):
+        if getattr(args, opt, None) is not None:
+            setattr(args, opt, check_count(getattr(args, opt), _flag(opt)))
+    if getattr(args, "engine", "pandas") != "dask" and getattr(args, "scheduler", None):
+        raise ParameterError("--scheduler: only with --engine dask")
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def _load(path: str, tz: str, engine: str = "pandas") -> Any:
@@ -81,7 +115,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .analysis import batch_summary
 
     data = _load(args.path, args.tz, args.engine)
-    summary = batch_summary(data, window=args.window, now=_now(args.now, data))
+    summary = batch_summary(data, window=args.window_td, now=_now(args.now, data))
     if args.format == "json":
         print(json.dumps(summary.to_dict(), indent=2))
     elif args.format == "markdown":
@@ -104,24 +138,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
     elif findings.empty:
         print("No audit findings.")
     else:
+        shown = findings.drop(columns=["origin"])
+        for col in shown.columns:  # data text never reaches the terminal raw
+            if not pd.api.types.is_numeric_dtype(shown[col]) and not isinstance(
+                    shown[col].dtype, pd.DatetimeTZDtype):
+                shown[col] = shown[col].astype("str").map(escape_terminal)
         with pd.option_context("display.max_rows", None, "display.max_colwidth", 120,
                                "display.width", 200):
-            print(findings.drop(columns=["origin"]).to_string(index=False))
+            print(shown.to_string(index=False))
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .analysis import SRE_WINDOWS, burn_rate, increments, success_rate
-    from .analysis._util import to_timedelta
     from .fleet import compute, is_dask, window_rows
 
+    quiet = args.quiet
     try:
         data = _load(args.path, args.tz, args.engine)
-    except (NoDataError, SyncstatsError) as exc:
+    except SyncstatsError as exc:
         return _report_check([{"check": "data", "breached": None, "detail": str(exc)}],
-                             args.format, status="unknown")
+                             args.format, status="unknown", quiet=quiet)
     now = _now(args.now, data)
-    window = to_timedelta(args.window, "--window")
+    window = args.window_td
     results: list[dict[str, Any]] = []
     inc = increments(data.snapshots)
     if is_dask(inc):  # only the rows the checks look at come to this process
@@ -129,13 +168,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         inc = window_rows(inc, "end", now - max(window, longest))
     cur = inc[(inc["end"] > now - window) & (inc["end"] <= now)]
     if args.max_age is not None:
-        max_age = to_timedelta(args.max_age, "--max-age")
+        max_age = args.max_age_td
         snaps = data.snapshots.dropna(subset=["snapshot_at"])
         snaps = snaps[snaps["snapshot_at"] <= now]
         latest = compute(snaps.groupby("source", observed=True)["snapshot_at"].max()).dropna()
-        if latest.empty:
+        # a worker whose files cannot be read is not fresh: it has no snapshot at all
+        silent = sorted(set(data.known_sources()) - {str(s) for s in latest.index})
+        if latest.empty and not silent:
             results.append({"check": "max_age", "breached": True,
                             "detail": f"no snapshot at or before {now.isoformat()}"})
+        for source in silent:
+            results.append({
+                "check": "max_age", "source": source, "value": None,
+                "threshold": max_age.total_seconds(), "breached": True,
+                "detail": f"{source}: no readable snapshot at or before "
+                          f"{now:%Y-%m-%d %H:%M:%S}Z ({_issue_hint(data, source)})",
+            })
         for source, ts in latest.items():
             age = now - ts
             results.append({
@@ -188,27 +236,45 @@ def cmd_check(args: argparse.Namespace) -> int:
                         "detail": f"data loaded ({loaded}, {len(data.dlq):,} DLQ rows); "
                                   "no threshold given"})
     breached = any(r.get("breached") for r in results)
-    return _report_check(results, args.format, status="breach" if breached else "ok")
+    return _report_check(results, args.format, status="breach" if breached else "ok",
+                         quiet=quiet)
 
 
-def _report_check(results: list[dict[str, Any]], fmt: str, *, status: str) -> int:
+def _issue_hint(data: Any, source: str) -> str:
+    """Why a source has no snapshot, from its issues: the most common kind."""
+    issues = data.issues
+    kinds = issues.loc[issues["source"].astype("str") == source, "kind"].astype("str")
+    if kinds.empty:
+        return "no snapshot file or log Stats: line"
+    top = kinds.value_counts()
+    return ", ".join(f"{n:,} {k}" for k, n in top.items()) + " issue(s); see `syncstats audit`"
+
+
+def _report_check(results: list[dict[str, Any]], fmt: str, *, status: str,
+                  quiet: bool = False) -> int:
+    """Print the check results; with *quiet*, nothing when all is ok and only the
+    breached or failed checks otherwise."""
     code = {"ok": EXIT_OK, "breach": EXIT_BREACH}.get(status, EXIT_DATA)
+    if quiet:
+        if code == EXIT_OK:
+            return code
+        results = [r for r in results if r.get("breached") is not False]
     if fmt == "json":
         print(json.dumps({"status": status, "exit_code": code, "checks": results}, indent=2))
     else:
         for r in results:
             flag = {True: "BREACH", False: "ok", None: "ERROR"}[r.get("breached")]
-            print(f"{flag:6} {r['check']}: {r['detail']}")
+            print(f"{flag:6} {r['check']}: {escape_terminal(r['detail'])}")
     return code
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from .io.capture import capture_snapshot
 
-    rec = capture_snapshot(args.stats, args.history, source=args.source,
-                           now=None if args.now is None else _now(args.now))
+    rec = capture_snapshot(args.stats, args.history, source=args.source, now=args.now)
     if not args.quiet:
-        print(f"captured {args.stats} at {rec['snapshot_at']} into {args.history}")
+        print(f"captured {escape_terminal(args.stats)} at {rec['snapshot_at']} into "
+              f"{escape_terminal(args.history)}")
     return EXIT_OK
 
 
@@ -219,8 +285,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     written = data.to_parquet(args.parquet)
     if not args.quiet:
         rows = ", ".join(f"{n:,} {name}" for name, n in written.items())
-        print(f"{args.parquet}: wrote {rows} (rows already stored are skipped)",
-              file=sys.stderr)
+        print(f"{escape_terminal(args.parquet)}: wrote {rows} (rows already stored are "
+              "skipped)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -228,33 +294,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import render_report
 
     now = args.now
-    if now is None or now.strip().lower() != "latest":
-        now = _now(now).isoformat()
-    else:
+    if now is None:
+        now = _now(None).isoformat()
+    elif now == "latest":
         now = None  # the notebook's own default: the latest time in the data
+    else:
+        now = now.isoformat()
     out = render_report(
         args.path, out=args.out, window=args.window, freq=args.freq, sources=args.source,
         slo=args.slo, now=now,
-        fmt=args.format, tz=args.tz, progress=not args.quiet,
+        fmt=args.format, tz=args.tz, progress=not args.quiet, quiet=args.quiet,
         engine=args.engine, scheduler=args.scheduler,
     )
     if not args.quiet:
-        print(f"wrote {out}", file=sys.stderr)
+        print(f"wrote {escape_terminal(out)}", file=sys.stderr)
     return EXIT_OK
 
 
 # -- parser -----------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``syncstats`` argument parser (the CLI reference of the docs is built from it)."""
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
         prog="syncstats",
         description="Analyse a sync worker's stats snapshots, logs and dead-letter queue.",
         formatter_class=fmt,
         epilog=textwrap.dedent("""\
-            examples:
-              syncstats summary data --window 7d
-              syncstats check data --window 1h --min-success-rate 0.9 --max-age 2h
-              syncstats report data --out reports/batch_summary.html
+            PATH is a fleet root (one folder per worker), one worker's folder, the
+            worker's plugin data folder, a single file, or a Parquet store.
+            Times: ISO-8601 (2026-10-21T00:00Z) or epoch seconds; durations need a
+            unit (30min, 24h, 7d, 2w); fractions are in (0, 1] (0.95, not 95).
+
+            examples (on the sample data, whose latest time is in the past):
+              syncstats summary data --window 7d --now latest
+              syncstats check data --window 1h --min-success-rate 0.9 --max-age 2h --now latest
+              syncstats report data --now latest --out reports/batch_summary.html
               syncstats snapshot /srv/worker/stats.json --history /srv/hist/worker.jsonl
             """),
     )
@@ -263,12 +337,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser, window: str | None) -> None:
-        sp.add_argument("path", help="data directory (one sub-directory per source)")
+        sp.add_argument("path", help="a fleet root (one folder per worker), one worker's "
+                                     "folder, a single file, or a Parquet store")
         sp.add_argument("--tz", default="UTC",
                         help="time zone of zone-less log timestamps (default: UTC)")
         sp.add_argument("--now", default=None,
-                        help="analysis time: ISO-8601, or 'latest' for the latest time in "
-                             "the data (default: the current time)")
+                        help="analysis time: ISO-8601, epoch seconds, or 'latest' for the "
+                             "latest time in the data (default: the current time)")
         if window is not None:
             sp.add_argument("--window", default=window,
                             help=f"window length, e.g. 1h, 24h, 7d (default: {window})")
@@ -282,8 +357,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "summary", help="print the batch summary", formatter_class=fmt,
         description="Print the batch summary of a data directory over a window.",
-        epilog="examples:\n  syncstats summary data\n"
-               "  syncstats summary data --window 7d --format markdown\n"
+        epilog="examples:\n  syncstats summary data --now latest\n"
+               "  syncstats summary data --window 7d --now latest --format markdown\n"
                "  syncstats summary data --now 2026-10-21T00:00Z --format json",
     )
     common(s, "24h")
@@ -305,20 +380,25 @@ def _parser() -> argparse.ArgumentParser:
         description="Evaluate the thresholds given (and only those) for monitoring/cron. "
                     "Exit 0: ok; 1: a threshold breached; 2: data missing or unreadable.",
         epilog="examples:\n"
-               "  syncstats check data --window 1h --min-success-rate 0.9\n"
+               "  syncstats check data --window 1h --min-success-rate 0.9 --now latest\n"
                "  syncstats check data --max-dlq 500 --max-dlq-growth 20 --max-age 2h\n"
-               "  syncstats check data --slo 0.95 --format json",
+               "  syncstats check data --slo 0.95 --format json --now latest\n"
+               "  syncstats check /srv/worker --max-age 2h --quiet   # cron: silent when ok",
     )
     common(c, "1h")
-    c.add_argument("--min-success-rate", type=float, metavar="FRACTION")
-    c.add_argument("--max-dlq", type=int, metavar="N", help="max DLQ entries")
-    c.add_argument("--max-dlq-growth", type=int, metavar="N",
+    c.add_argument("--min-success-rate", metavar="FRACTION",
+                   help="min success rate in the window, a fraction in (0, 1]")
+    c.add_argument("--max-dlq", metavar="N", help="max DLQ entries")
+    c.add_argument("--max-dlq-growth", metavar="N",
                    help="max new DLQ entries within the window")
-    c.add_argument("--slo", type=float, metavar="FRACTION",
-                   help="evaluate the SRE multiwindow burn-rate alerts for this SLO")
+    c.add_argument("--slo", metavar="FRACTION",
+                   help="evaluate the SRE multiwindow burn-rate alerts for this SLO "
+                        "(a fraction in (0, 1), e.g. 0.95)")
     c.add_argument("--max-age", metavar="DURATION",
                    help="a source whose latest snapshot is older than this is a breach")
     c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("--quiet", action="store_true",
+                   help="print nothing when every check holds; only breached checks otherwise")
     c.set_defaults(func=cmd_check)
 
     n = sub.add_parser(
@@ -333,7 +413,8 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("stats", help="the worker's stats.json")
     n.add_argument("--history", required=True, help="JSON Lines history to append to")
     n.add_argument("--source", help="worker name (default: the stats file's directory name)")
-    n.add_argument("--now", default=None, help="capture time (default: the current time)")
+    n.add_argument("--now", default=None,
+                   help="capture time, ISO-8601 or epoch seconds (default: the current time)")
     n.add_argument("--quiet", action="store_true")
     n.set_defaults(func=cmd_snapshot)
 
@@ -349,7 +430,8 @@ def _parser() -> argparse.ArgumentParser:
                "  syncstats export /srv/syncstats-data --parquet /srv/store --quiet\n"
                "  syncstats summary /srv/store --engine dask --window 7d",
     )
-    e.add_argument("path", help="data directory (one sub-directory per source)")
+    e.add_argument("path", help="a fleet root (one folder per worker), one worker's "
+                                "folder or a single file")
     e.add_argument("--parquet", required=True, metavar="DIR", help="the store's directory")
     e.add_argument("--tz", default="UTC",
                    help="time zone of zone-less log timestamps (default: UTC)")
@@ -358,11 +440,13 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "report", help="render the HTML batch-summary report", formatter_class=fmt,
-        description="Execute notebooks/batch_summary.ipynb with papermill and export it "
+        description="Execute the report notebook (syncstats/report/notebooks/"
+                    "batch_summary.ipynb) with papermill and export it "
                     "without code (self-contained HTML, figures embedded).",
-        epilog="examples:\n  syncstats report data\n"
-               "  syncstats report data --out reports/weekly.html --window 7d --freq 6h\n"
-               "  syncstats report data --format md --source worker-a",
+        epilog="examples:\n  syncstats report data --now latest\n"
+               "  syncstats report data --now latest --out reports/weekly.html --window 7d "
+               "--freq 6h\n"
+               "  syncstats report data --now latest --format md --source worker-a",
     )
     common(r, "7d")
     r.add_argument("--out", default=None,
@@ -370,7 +454,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--freq", default="1h", help="trend bucket size (default: 1h)")
     r.add_argument("--source", action="append", default=None,
                    help="only this source (repeatable)")
-    r.add_argument("--slo", type=float, default=0.95, help="SLO target (default: 0.95)")
+    r.add_argument("--slo", default="0.95",
+                   help="SLO target, a fraction in (0, 1) (default: 0.95)")
     r.add_argument("--format", choices=["html", "ipynb", "md"], default="html")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_report)
@@ -379,15 +464,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncstats`` command."""
-    parser = _parser()
+    for stream in (sys.stdout, sys.stderr):  # a latin-1 terminal degrades, never fails
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+    parser = build_parser()
     args = parser.parse_args(argv)
+    quiet = getattr(args, "quiet", False)
     try:
-        with _engine(args):
+        _validate(args)
+        with _quiet(quiet), _engine(args):
             return int(args.func(args))
     except SyncstatsError as exc:
         if args.debug:
             raise
-        print(f"syncstats {args.command}: error: {exc}", file=sys.stderr)
+        _error(args, str(exc))
         return EXIT_DATA
     except KeyboardInterrupt:
         return 130
@@ -395,12 +485,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # the user's environment: unwritable path, full disk, ...
+        if args.debug:
+            raise
+        where = exc.filename if exc.filename is not None else "output"
+        _error(args, f"{where}: {exc.strerror or exc}")
+        return EXIT_DATA
     except Exception as exc:  # a bug: say so in one line unless --debug
         if args.debug:
             raise
-        print(f"syncstats {args.command}: internal error: {type(exc).__name__}: {exc} "
-              "(run with --debug for the traceback)", file=sys.stderr)
-        return EXIT_DATA
+        _error(args, f"internal error: {type(exc).__name__}: {exc} (a bug: please report "
+                     "it; run with --debug for the traceback)")
+        return EXIT_INTERNAL
+
+
+def _error(args: argparse.Namespace, message: str) -> None:
+    """One line on stderr, data text escaped (a message can quote a file's content)."""
+    print(f"syncstats {args.command}: error: {escape_terminal(message)}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool) -> Iterator[None]:
+    """With ``--quiet``: no warning or log record of any library reaches stderr."""
+    if not quiet:
+        yield
+        return
+    import logging
+    import warnings
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,10 +16,13 @@ __all__ = [
     "SnapshotFormatError",
     "LogFormatError",
     "DLQError",
+    "SQLiteStateError",
     "UnsafePickleError",
     "SchemaError",
     "NoDataError",
     "ParameterError",
+    "OutputError",
+    "MissingDependencyError",
     "SyncstatsWarning",
     "CorruptStatsWarning",
 ]
@@ -66,6 +69,12 @@ class DLQError(InputError):
     """A dead-letter-queue database or export could not be read."""
 
 
+class SQLiteStateError(InputError):
+    """An SQLite database's committed state cannot be read: the database, or its journal
+    or WAL, cannot be opened for reading, a writer keeps it locked, or recovering it
+    needs a private copy larger than the limit (:mod:`syncstats.io.sqlitestate`)."""
+
+
 class UnsafePickleError(SyncstatsError):
     """A ``job_data`` blob was refused by the restricted unpickler.
 
@@ -84,6 +93,27 @@ class NoDataError(SyncstatsError):
 
 class ParameterError(SyncstatsError, ValueError):
     """An argument or option has a value outside what it accepts."""
+
+
+class OutputError(SyncstatsError):
+    """An output file cannot be written (missing or read-only folder, full disk, ...).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file or folder concerned.
+    detail : str
+        What went wrong.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], detail: str):
+        self.path = os.fspath(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: {detail}")
+
+
+class MissingDependencyError(SyncstatsError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
 
 
 class SyncstatsWarning(UserWarning):

@@ -5,6 +5,18 @@ Every ``plot_*`` function follows seaborn's convention: it draws on *ax* (defaul
 UTC. Each source keeps one colour in every per-source plot (see :func:`source_colors`).
 Empty input draws an empty Axes with a centred "no data" text instead of raising.
 
+Data can hold any value, so no plot lets one stall or sink a figure:
+
+* every label taken from the data (source names, error types; in legends, tick labels
+  and titles) is shortened with an ellipsis by :func:`syncstats._text.shorten` (to
+  :data:`LABEL_WIDTH` characters, :data:`TICK_WIDTH` for tick labels), control
+  characters escaped, ``$`` shown literally; the frames keep the full text;
+* no plot builds a row, bin or bucket per unit of time between the earliest and the
+  latest time of the data, which one implausible time (year 1 or 9999) would make
+  millions: the heatmap shows at most the last :data:`HEATMAP_DAYS` days, the age
+  histogram at most :data:`MAX_BINS` bins from a rule, and the dashboard's time series
+  at most :data:`MAX_BUCKETS` buckets; each says how many entries it left out.
+
 This is the only module of syncstats that imports :mod:`matplotlib.pyplot`; the
 :mod:`syncstats.analysis` functions stay free of it.
 """
@@ -26,7 +38,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from .analysis._util import require, to_utc
+from ._text import MAX_LABEL, shorten
+from .analysis._util import check_freq, require, to_utc
 from .analysis.counters import error_increments, increments
 from .analysis.errors import error_breakdown, error_trend
 from .analysis.rates import trend as _trend
@@ -45,6 +58,11 @@ __all__ = [
     "plot_processing_time",
     "plot_dashboard",
     "NO_DATA",
+    "LABEL_WIDTH",
+    "TICK_WIDTH",
+    "HEATMAP_DAYS",
+    "MAX_BINS",
+    "MAX_BUCKETS",
 ]
 
 #: The text an empty plot shows.
@@ -53,6 +71,16 @@ _SUCCEEDED_COLOR = "tab:green"
 _FAILED_COLOR = "tab:red"
 _OTHER_COLOR = "#9e9e9e"
 _ALL_SOURCES = "all sources"
+#: Characters of a data-derived legend entry or title part (then an ellipsis).
+LABEL_WIDTH = MAX_LABEL
+#: Characters of a data-derived tick label (rotated, they take the height of the Axes).
+TICK_WIDTH = 40
+#: Days (rows) the DLQ heatmap shows at most: the last ones, ending at the latest entry.
+HEATMAP_DAYS = 92
+#: Bins the DLQ age histogram takes at most from a string rule such as ``'auto'``.
+MAX_BINS = 100
+#: Buckets of the dashboard's time series at most: the last ones, ending at its *now*.
+MAX_BUCKETS = 4000
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -165,6 +193,32 @@ def _plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
+def _label(text: object, width: int = LABEL_WIDTH) -> str:
+    """Data-derived text as a label: one line of at most *width* characters (a 3,000
+    character label costs seconds of layout, 20,000 a MemoryError), shown literally."""
+    # shorten first: escaping "$" afterwards cannot be cut in half by the ellipsis
+    return _plain(shorten(text, width))
+
+
+def _hist_bins(values: np.ndarray, bins: Any) -> Any:
+    """*bins* for :meth:`~matplotlib.axes.Axes.hist`, a string rule held to :data:`MAX_BINS`.
+
+    The Freedman-Diaconis width (rule ``'fd'``, and ``'auto'`` before numpy 2.3) follows
+    the interquartile range, not the range: one entry far older than the rest (year 1)
+    asks for hundreds of millions of bins. Such a rule gets :data:`MAX_BINS` equal bins
+    instead; numbers and edges given by the caller are kept.
+    """
+    if not isinstance(bins, str) or len(values) < 2:
+        return bins
+    lo, hi = float(values.min()), float(values.max())
+    q25, q75 = np.percentile(values, [25, 75])
+    fd_width = 2.0 * (q75 - q25) / len(values) ** (1 / 3)
+    if bins in ("auto", "fd") and fd_width > 0 and (hi - lo) / fd_width > MAX_BINS:
+        return MAX_BINS  # checked before numpy builds the edges: they would not fit
+    edges = np.histogram_bin_edges(values, bins)
+    return edges if len(edges) - 1 <= MAX_BINS else MAX_BINS
+
+
 def _partial(frame: pd.DataFrame) -> np.ndarray:
     if "partial" not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
@@ -180,7 +234,7 @@ def _draw_series(
     Returns whether a partial bucket was drawn.
     """
     style = {"color": color, "marker": "o", "markersize": 3.5, "linewidth": 1.6,
-             "label": _plain(label), **kwargs}
+             "label": _label(label), **kwargs}
     ax.plot(x[~partial], y[~partial], **style)
     if not partial.any():
         return False
@@ -190,7 +244,7 @@ def _draw_series(
     if len(complete_before):
         idx = np.concatenate([[complete_before[-1]], idx])
     tail = {**style, "linestyle": ":", "markerfacecolor": "white",
-            "markersize": style["markersize"] + 1.5, "label": f"_partial {label}"}
+            "markersize": style["markersize"] + 1.5, "label": f"_partial {style['label']}"}
     ax.plot(x[idx], y[idx], **tail)
     return True
 
@@ -247,6 +301,8 @@ def plot_success_rate(
         *ax*. Each source's line covers its complete buckets; a bucket still in progress
         (``partial``) is drawn with a hollow marker on a dotted segment. The band is the
         ``success_low``..``success_high`` interval; buckets with no attempts are gaps.
+        Legend entries (source names) are shortened to :data:`LABEL_WIDTH` characters.
+        One point per row of *trend*: nothing here scales with its time span.
 
     Examples
     --------
@@ -312,7 +368,8 @@ def plot_processing_time(
     Returns
     -------
     Axes
-        *ax*; partial buckets drawn as in :func:`plot_success_rate`.
+        *ax*; partial buckets drawn as in :func:`plot_success_rate`, legend entries
+        shortened likewise.
 
     Examples
     --------
@@ -368,7 +425,8 @@ def plot_throughput(
     Axes
         *ax*; ``ax.containers[0]`` holds the succeeded bars, ``ax.containers[1]`` the
         failed bars stacked on them. Each bar starts at its bucket's start and is 90% of
-        the bucket spacing wide; a partial bucket's bars are hatched and lighter.
+        the bucket spacing wide; a partial bucket's bars are hatched and lighter. One
+        bar per bucket present in *trend* (no range of buckets is built here).
 
     Examples
     --------
@@ -445,7 +503,8 @@ def plot_error_breakdown(
     -------
     Axes
         The primary *ax* (counts). The cumulative share is on a twin y axis, found with
-        ``ax.get_shared_x_axes().get_siblings(ax)``.
+        ``ax.get_shared_x_axes().get_siblings(ax)``. Tick labels (error types) are
+        shortened to :data:`TICK_WIDTH` characters.
 
     Examples
     --------
@@ -467,7 +526,7 @@ def plot_error_breakdown(
     if breakdown.empty:
         return _no_data(ax, title, "Error type", ylabel)
     shown = breakdown.head(top)
-    labels = [_plain(t) for t in shown["error_type"].astype("str")]
+    labels = [_label(t, TICK_WIDTH) for t in shown["error_type"].astype("str")]
     pos = np.arange(len(shown))
     style = {"color": "tab:blue", **kwargs}
     ax.bar(pos, shown["count"].to_numpy(dtype="float64"), **style)
@@ -519,7 +578,9 @@ def plot_error_trend(
     -------
     Axes
         *ax*; ``ax.collections`` holds one area per type, largest total first (bottom).
-        A bucket's count is held over the whole bucket (a step from its start).
+        A bucket's count is held over the whole bucket (a step from its start), one
+        step per bucket present in *error_trend*. Legend entries (error types) are
+        shortened to :data:`LABEL_WIDTH` characters.
 
     Examples
     --------
@@ -561,7 +622,7 @@ def plot_error_trend(
     span_td = _bucket_span(error_trend) or pd.Timedelta("1h")
     x = _naive_utc(wide.index.append(pd.DatetimeIndex([wide.index[-1] + span_td])))
     ys = [np.append(v, v[-1]) for v in series.values()]
-    style = {"labels": [_plain(t) for t in series], "colors": colors, "step": "post",
+    style = {"labels": [_label(t) for t in series], "colors": colors, "step": "post",
              "linewidth": 0,
              **kwargs}
     ax.stackplot(x, *ys, **style)
@@ -580,6 +641,7 @@ def plot_error_trend(
 def plot_dlq_heatmap(
     dlq: pd.DataFrame,
     *,
+    days: int = HEATMAP_DAYS,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
@@ -589,6 +651,10 @@ def plot_dlq_heatmap(
     ----------
     dlq : DataFrame
         A ``dlq`` frame (``failed_at``; rows without a time are left out).
+    days : int, default :data:`HEATMAP_DAYS` (92)
+        Most rows shown: the last *days* days, ending at the day of the latest entry.
+        Older entries are left out and counted in the title, so that one implausible
+        time (year 1 or 9999) cannot make millions of rows.
     ax : Axes, optional
         Where to draw (default ``plt.gca()``).
     **kwargs
@@ -598,9 +664,10 @@ def plot_dlq_heatmap(
     -------
     Axes
         *ax*, with the :class:`~matplotlib.collections.QuadMesh` in ``ax.collections[0]``
-        (its array: days x 24 counts, every day from the first to the last present) and a
-        colorbar next to it. Row *i* spans y = i..i+1 and is labelled with its date; the
-        first day is at the top.
+        (its array: days x 24 counts, every day from the first shown to the last present,
+        at most *days* rows) and a colorbar next to it. Row *i* spans y = i..i+1 and is
+        labelled with its date; the first day is at the top. When entries were left out,
+        the title's second line says how many.
 
     Examples
     --------
@@ -614,8 +681,14 @@ def plot_dlq_heatmap(
     >>> counts.shape, int(counts.sum()), int(counts[0, 0])
     ((3, 24), 3, 2)
     >>> plt.close(ax.figure)
+    >>> ax = plot_dlq_heatmap(dlq, days=2)
+    >>> ax.collections[0].get_array().shape, ax.get_title()
+    ((2, 24), 'DLQ arrivals by day and hour\\nlast 2 days; 2 earlier entries left out')
+    >>> plt.close(ax.figure)
     """
     require(dlq, ["failed_at"], "dlq")
+    if isinstance(days, bool) or not isinstance(days, int | np.integer) or days < 1:
+        raise ParameterError(f"days must be a positive integer, found {days!r}")
     ax = _get_ax(ax)
     title = "DLQ arrivals by day and hour"
     xlabel, ylabel = "Hour of day (UTC)", "Day (UTC)"
@@ -624,11 +697,17 @@ def plot_dlq_heatmap(
         return _no_data(ax, title, xlabel, ylabel)
     times = pd.Series(_naive_utc(times))
     day = times.dt.floor("D")
-    days = pd.date_range(day.min(), day.max(), freq="D")
+    last = day.max()
+    # rows are days: the last *days* of them, not every day since the earliest entry
+    first = max(day.min(), last - pd.Timedelta(days=int(days) - 1))
+    shown = (day >= first).to_numpy()
+    left_out = int((~shown).sum())
+    times, day = times[shown], day[shown]
+    all_days = pd.date_range(first, last, freq="D")
     counts = pd.crosstab(day, times.dt.hour).reindex(
-        index=days, columns=range(24), fill_value=0
+        index=all_days, columns=range(24), fill_value=0
     )
-    n = len(days)
+    n = len(all_days)
     style = {"cmap": "YlOrRd", "shading": "flat", **kwargs}
     mesh = ax.pcolormesh(np.arange(25), np.arange(n + 1), counts.to_numpy(dtype="float64"),
                          **style)
@@ -638,8 +717,13 @@ def plot_dlq_heatmap(
     ax.set_xlim(0, 24)
     step = -(-n // 10)  # at most ~10 day labels
     rows = np.arange(0, n, step)
-    ax.set_yticks(rows + 0.5, [f"{d:%Y-%m-%d}" for d in days[rows]], fontsize="small")
+    # isoformat: strftime's %Y does not pad years before 1000
+    ax.set_yticks(rows + 0.5, [d.date().isoformat() for d in all_days[rows]],
+                  fontsize="small")
     ax.set_ylim(n, 0)  # first day at the top
+    if left_out:
+        title += (f"\nlast {days:,} days; {left_out:,} earlier "
+                  f"{'entry' if left_out == 1 else 'entries'} left out")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -666,7 +750,10 @@ def plot_dlq_age(
     ax : Axes, optional
         Where to draw (default ``plt.gca()``).
     bins : int, str or sequence, default 'auto'
-        Passed to :meth:`~matplotlib.axes.Axes.hist` (in the chosen unit).
+        Passed to :meth:`~matplotlib.axes.Axes.hist` (in the chosen unit). A string rule
+        (numpy's, e.g. ``'auto'``, ``'fd'``) gives at most :data:`MAX_BINS` (100) bins:
+        when it would give more (an entry far older than the others makes the
+        Freedman-Diaconis width tiny next to the range), 100 equal bins are used.
     unit : {'hours', 'days'}, optional
         Default: hours when the oldest entry is at most 72 hours old, else days.
     **kwargs
@@ -708,7 +795,7 @@ def plot_dlq_age(
     if unit == "days":
         ages = ages / 24.0
     style = {"color": "tab:purple", "edgecolor": "white", **kwargs}
-    ax.hist(ages, bins=bins, **style)
+    ax.hist(ages, bins=_hist_bins(ages, bins), **style)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.set_xlabel(f"Age at {pd.Timestamp(ref).tz_convert('UTC'):%Y-%m-%d %H:%M} UTC ({unit})")
@@ -733,7 +820,12 @@ def plot_dashboard(
     Panels (2 x 3): success rate, throughput, Pareto of error types (from the counters'
     ``errors_by_type``), error types over time, DLQ arrivals by day and hour, processing
     time. All cover the :func:`~syncstats.batch_summary` window (with no *window*: all
-    data up to *now*). The per-source panels share one legend at the bottom.
+    data up to *now*), but the time series show at most the last :data:`MAX_BUCKETS`
+    (4,000) buckets of *freq* ending at *now*, and the heatmap at most the last
+    :data:`HEATMAP_DAYS` (92) days up to its latest entry; the titles say what was
+    left out, so that one implausible time (year 1) cannot make
+    millions of buckets. The per-source panels share one legend at the bottom; source
+    names and error types are shortened in every label (the frames keep them whole).
 
     Parameters
     ----------
@@ -766,6 +858,7 @@ def plot_dashboard(
     >>> from syncstats import load
     >>> plot_dashboard(load("data"), window="7d", slo=0.9).savefig("dash.png")  # doctest: +SKIP
     """
+    offset = check_freq(freq)
     summary = batch_summary(data, window=window, now=now)
     start, end = summary.start, summary.end
     inc = increments(data.snapshots)
@@ -779,6 +872,19 @@ def plot_dashboard(
         inc = inc[inc["end"] > start]
         err = err[err["end"] > start]
         dlq = dlq[dlq["failed_at"] > start]
+    # trend() and error_trend() zero-fill every bucket from the first to *end*: one
+    # snapshot at year 1 would make millions of them. Ends in (lower, end] fall in at
+    # most MAX_BUCKETS buckets (right-closed buckets, as trend() makes them).
+    left_out = 0
+    if end is not None:
+        try:
+            lower = end - (MAX_BUCKETS - 1) * offset
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            lower = None  # before the first representable time: nothing is older
+        if lower is not None:
+            old_inc, old_err = inc["end"] <= lower, err["end"] <= lower
+            left_out = int(old_inc.sum()) + int(old_err.sum())
+            inc, err = inc[~old_inc], err[~old_err]
     t = _trend(inc, freq, now=end)
     breakdown = error_breakdown(err)
     et = error_trend(err, freq, now=end)
@@ -799,5 +905,10 @@ def plot_dashboard(
         legend.remove()
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels),
                    fontsize="small", frameon=False)
-    fig.suptitle(f"{summary._headline()}\n{summary._window_text()}", fontsize="medium")
+    heading = f"{summary._headline()}\n{summary._window_text()}"
+    if left_out:
+        heading += (f"\ntime series: last {MAX_BUCKETS:,} {freq} buckets; {left_out:,} "
+                    f"earlier counter {'increment' if left_out == 1 else 'increments'} "
+                    "left out")
+    fig.suptitle(heading, fontsize="medium")
     return fig

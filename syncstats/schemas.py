@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._time import TIME_UNIT
 from .exceptions import SchemaError
 from .recording.stats import COUNTER_FIELDS
 
@@ -61,7 +62,6 @@ __all__ = [
     "UTC_DTYPE",
 ]
 
-TIME_UNIT = "us"
 #: dtype of every timestamp column.
 UTC_DTYPE = pd.DatetimeTZDtype(unit=TIME_UNIT, tz="UTC")
 

@@ -228,11 +228,16 @@ def test_empty_data():
     assert (summary.processed, summary.start, summary.end) == (0, None, None)
     assert math.isnan(summary.success_rate)
     text = str(summary)
-    assert "no data" in text and "Sync summary: 0/0 succeeded (n/a" in text
+    assert summary.basis == "none" and summary.stale is None
+    assert text.splitlines()[:3] == ["syncstats batch summary — no data", "Sources: none",
+                                     "Sync summary: no data"]
+    assert "0/0" not in text
     d = json.loads(json.dumps(summary.to_dict(), allow_nan=False))
     assert d["success_rate"] is None and d["dlq"]["size"] == 0 and d["per_source"] == []
-    assert "Sync summary: 0/0 succeeded" in summary.to_markdown()
-    assert "Sync summary: 0/0 succeeded" in summary._repr_html_()
+    assert d["basis"] == "none" and d["session"] == [] and d["stale"] is None
+    assert "**Sync summary: no data**" in summary.to_markdown()
+    assert "<b>Sync summary: no data</b>" in summary._repr_html_()
+    assert "0/0" not in summary.to_markdown() + summary._repr_html_()
 
 
 def test_parameters_validated():

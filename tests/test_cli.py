@@ -111,7 +111,7 @@ def test_check_json_and_slo(capsys, tiny):
 
 def test_check_missing_and_empty_data_exit_2(capsys, tmp_path):
     code, out, _ = run(capsys, "check", str(tmp_path / "nope"))
-    assert code == 2 and "no such directory" in out
+    assert code == 2 and "no such file or directory" in out
     empty = tmp_path / "empty"
     (empty / "w").mkdir(parents=True)
     (empty / "w" / "stats-20261001T000000Z.json").write_text("{torn")
@@ -127,11 +127,11 @@ def test_errors_are_one_line(capsys, tmp_path):
     assert err.count("\n") == 1 and err.startswith("syncstats summary: error:")
     assert "missing" in err and "Traceback" not in err
     code, _, err = run(capsys, "summary", str(DATA), "--window", "soon")
-    assert code == 2 and "window must be a duration like '24h' or '7d', found 'soon'" in err
+    assert code == 2 and "--window: expected a duration like '24h' or '7d', found 'soon'" in err
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(Exception, match="no such directory"):
+    with pytest.raises(Exception, match="no such file or directory"):
         main(["--debug", "summary", str(tmp_path / "missing")])
 
 

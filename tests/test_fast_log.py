@@ -109,6 +109,25 @@ def console_line(payload: str, time: str = "2026-10-01 02:19:57", prefix: str = 
     return f"INFO[{time}] {prefix}Stats: {payload}"
 
 
+def coloured_line(payload: str, time: str = "2026-10-01 02:19:57", prefix: str = WORKER) -> str:
+    """The host's console (logrus ForceColors, message padded to 44 and a space)."""
+    return f"\x1b[36mINFO\x1b[0m[{time}] {prefix + 'Stats: ' + payload:<44} "
+
+
+def journal_line(payload: str, time: str = "2026-10-01 02:19:57", prefix: str = WORKER) -> str:
+    """``journalctl -a``: the coloured line behind the journal's prefix."""
+    return "Oct 01 00:19:57 nas stash[812]: " + coloured_line(payload, time, prefix)
+
+
+def docker_line(payload: str, time: str = "2026-10-01 02:19:57", prefix: str = WORKER) -> str:
+    """``docker logs --timestamps``: the coloured line behind an RFC 3339 time."""
+    return "2026-10-01T00:19:57.123456789Z " + coloured_line(payload, time, prefix)
+
+
+MAKERS = {"file": file_line, "console": console_line, "coloured": coloured_line,
+          "journal": journal_line, "docker": docker_line}
+
+
 def stats(**changes) -> str:
     payload = dict(PAYLOAD)
     for key, value in changes.items():
@@ -248,9 +267,9 @@ ODD_PAYLOADS = {
 }
 
 
-@pytest.mark.parametrize("form", ["file", "console"])
+@pytest.mark.parametrize("form", list(MAKERS))
 def test_odd_payloads(tmp_path, monkeypatch, form):
-    make = file_line if form == "file" else console_line
+    make = MAKERS[form]
     lines = []
     for i, payload in enumerate(ODD_PAYLOADS.values()):
         lines.append(make(payload, f"2026-10-01 02:{i // 60:02d}:{i % 60:02d}"))
@@ -265,7 +284,7 @@ def test_odd_payloads(tmp_path, monkeypatch, form):
     alone = tmp_path / "alone"
     for name, payload in ODD_PAYLOADS.items():
         single = write(alone / name.replace(" ", "_") / f"{form}.log", [make(payload)])
-        if form == "file":
+        if form in ("file", "journal"):
             check_raise(single)
     check(alone)
 
@@ -287,6 +306,8 @@ TIMES = [
 def test_times(tmp_path, monkeypatch, tz):
     lines = [file_line(stats(processed=i + 1), t) for i, t in enumerate(TIMES)]
     lines += [console_line(stats(processed=100 + i), t) for i, t in enumerate(TIMES)]
+    lines += [coloured_line(stats(processed=200 + i), t) for i, t in enumerate(TIMES)]
+    lines += [docker_line(stats(processed=300 + i), t) for i, t in enumerate(TIMES)]
     lines.append(f'level=info msg={go_quote(WORKER + "Stats: " + stats())}')  # no time=
     path = write(tmp_path / "w" / "host.log", lines)
     spy = FastRows(monkeypatch)
@@ -342,6 +363,58 @@ LINES = {
                          + file_line(stats(to_dlq=-4)).replace("-4,", "-0,")).encode(),
     "traceback": ('time="2026-10-01 02:19:57" level=error msg='
                   + go_quote("Traceback:\n  Stats: {\n")).encode(),
+    # a digit the template does not read turned into another byte in a later line: the
+    # fast path once took such a line (a torn payload) as its template's
+    "digit to quote later": (console_line(stats()) + "\n"
+                             + console_line(stats()).replace("91.7%", '9".7%')).encode(),
+    "extra number leading zero later": (console_line(stats(build=41)) + "\n"
+                                        + console_line(stats(build=41)).replace(
+                                            '"build": 41', '"build": 04')).encode(),
+    "nested number leading zero later": (console_line(stats(extra={"n": 12})) + "\n"
+                                         + console_line(stats(extra={"n": 12})).replace(
+                                             '"n": 12', '"n": 02')).encode(),
+    "colour digit to letter later": (coloured_line(stats()) + "\n" + coloured_line(
+        stats()).replace("\x1b[36m", "\x1b[3xm")).encode(),
+    "journal pid to letter later": (journal_line(stats()) + "\n" + journal_line(
+        stats()).replace("[812]", "[8x2]")).encode(),
+    "docker time to letter later": (docker_line(stats()) + "\n" + docker_line(
+        stats()).replace("57.123", "57.1x3")).encode(),
+    # the capture forms, and what they do to the line
+    "coloured": coloured_line(stats()).encode(),
+    "coloured padded": (coloured_line(stats()) + " " * 40).encode(),
+    "coloured reset at end": (coloured_line(stats()) + "\x1b[0m").encode(),
+    "colour in payload": coloured_line(stats()).replace('"failed"', '\x1b[1m"failed"').encode(),
+    "colour in time": coloured_line(stats()).replace(":19:", ":19\x1b[0m:").encode(),
+    "colour in prefix": coloured_line(stats()).replace("[Plugin", "\x1b[35m[Plugin").encode(),
+    "colour broken": coloured_line(stats()).replace("\x1b[36m", "\x1b36m").encode(),
+    "colour lone escape": coloured_line(stats()).replace("[Plugin", "\x1b[Plugin").encode(),
+    "coloured file form": ("\x1b[36m" + file_line(stats()) + "\x1b[0m").encode(),
+    "journal": journal_line(stats()).encode(),
+    "journal plain": ("Oct  1 00:19:57 nas stash[812]: " + console_line(stats())).encode(),
+    "journal iso": ("2026-10-01T00:19:57+0200 nas stash[812]: "
+                    + coloured_line(stats())).encode(),
+    "journal file form": ("Oct 01 00:19:57 nas stash[812]: " + file_line(stats())).encode(),
+    "journal no colon": journal_line(stats()).replace("]: ", "] ", 1).encode(),
+    "journal blob": b"Oct 01 00:19:57 nas stash[812]: [1.2K blob data]",
+    "journal blob bare": b"[blob data]",
+    "journal blob cr": b"Oct 01 00:19:57 nas stash[812]: [386B blob data]\r\r",
+    "journal blob then text": b"Oct 01 00:19:57 nas stash[812]: [386B blob data] x",
+    "journal blob marked": (coloured_line(stats()) + " [12B blob data]").encode(),
+    "journal blob marked file": (file_line(stats()) + " [12B blob data]").encode(),
+    "docker": docker_line(stats()).encode(),
+    "docker no fraction": ("2026-10-01T00:19:57Z " + coloured_line(stats())).encode(),
+    "docker offset": ("2026-10-01T00:19:57.5+02:00 " + console_line(stats())).encode(),
+    "docker bad time": ("2026-10-01 00:19:57.5Z " + coloured_line(stats())).encode(),
+    "compose": ("stash-1  | " + docker_line(stats())).encode(),
+    "json-file": json.dumps({"log": coloured_line(stats()) + "\n", "stream": "stderr",
+                             "time": "2026-10-01T00:19:57.1Z"}).encode(),
+    "json-file torn": json.dumps({"log": coloured_line(stats()) + "\n"}).encode()[:-9],
+    "json-file nested": json.dumps({"log": json.dumps({"log": coloured_line(stats())})}).encode(),
+    "worker mark outside msg": (b'time="2026-10-01 02:19:57" level=info msg="x" '
+                                b'y="[Stash2Plex Worker] Stats: {"'),
+    "worker mark no worker keys": coloured_line('{"hits": 1}').encode(),
+    "worker mark unknown form": ("<14>1 2026-10-01T02:19:57Z nas stash 812 - - "
+                                 + console_line(stats())).encode(),
 }
 
 
@@ -406,6 +479,10 @@ def test_lines_across_reads_and_overlong_lines(tmp_path, monkeypatch, read_bytes
     lines.insert(9, "Stat" + "s: {" + "q" * 600)                  # mark across reads
     lines.insert(12, "")
     lines.insert(13, "w" * 295 + "Stats: {")                       # mark at the very end
+    lines.insert(14, "Oct 01 00:19:57 nas stash[812]: [1.2K blob data]")
+    lines.insert(15, "v" * 900 + "[1.2K blob data]")                # overlong blob: a line
+    lines.insert(16, coloured_line(stats()))
+    lines.insert(17, "[blob data]")
     path = write(tmp_path / "w" / "host.log", lines)
     check(path)
     check_raise(path)
@@ -413,6 +490,24 @@ def test_lines_across_reads_and_overlong_lines(tmp_path, monkeypatch, read_bytes
     check(path)
     (tmp_path / "w" / "host.log").write_bytes(path.read_bytes() + b"v" * 2000)  # long tail
     check(path)
+
+
+def test_template_digits_not_read_are_checked(tmp_path, monkeypatch):
+    """Lines of one template may differ at any digit of its first line: where the fast
+    path reads no number (a string's digits, a number of an unknown key, a capture's
+    prefix) the byte must be a digit still, and a number must not get a leading zero;
+    else the line is the reference's (a torn payload here, not a row)."""
+    plain = console_line(stats(build=41))
+    coloured = coloured_line(stats())
+    lines = [plain, plain.replace("91.7%", '9".7%'), plain.replace('"build": 41', '"build": 04'),
+             plain, coloured, coloured.replace("\x1b[36m", "\x1b[3xm"), coloured]
+    path = write(tmp_path / "w" / "host.log", lines)
+    spy = FastRows(monkeypatch)
+    data = check(path)
+    assert spy.rows == 4
+    assert [int(o.rsplit(":", 1)[1]) for o in data.snapshots["origin"]] == [1, 4, 5, 7]
+    assert data.issues[["line", "kind"]].values.tolist() == [
+        [2, "torn_line"], [3, "torn_line"], [6, "unknown_form"]]
 
 
 def test_template_fallbacks(tmp_path, monkeypatch):
@@ -527,25 +622,27 @@ _time = st.one_of(
 def log_lines(draw) -> list[bytes]:
     out: list[bytes] = []
     for _ in range(draw(st.integers(min_value=1, max_value=8))):
-        kind = draw(st.sampled_from(["file", "file", "file", "console", "noise", "raw",
-                                     "mutated"]))
+        kind = draw(st.sampled_from(["file", "file", "file", "console", "coloured",
+                                     "journal", "docker", "noise", "raw", "mutated"]))
         payload = json.dumps(draw(_payload), ensure_ascii=draw(st.booleans()))
         when = draw(_time)
-        if kind == "file":
-            out.append(file_line(payload, when).encode())
-        elif kind == "console":
-            out.append(console_line(payload, when).encode())
+        if kind in MAKERS:
+            out.append(MAKERS[kind](payload, when).encode())
         elif kind == "raw":
             out.append(f"\x01i\x02{WORKER}Stats: {payload}".encode())
         elif kind == "noise":
             out.append(draw(st.sampled_from([b"", b"time=\"x\" msg=\"y\"", b"Stats: {",
-                                             b"\t  File \"x.py\", line 1"])))
+                                             b"\t  File \"x.py\", line 1",
+                                             b"Oct 01 00:19:57 nas stash[1]: [1.2K blob data]",
+                                             b"[blob data]"])))
         else:
-            raw = bytearray(file_line(payload, when).encode())
+            make = MAKERS[draw(st.sampled_from(["file", "coloured", "journal", "docker"]))]
+            raw = bytearray(make(payload, when).encode())
             for _ in range(draw(st.integers(min_value=1, max_value=3))):
                 at = draw(st.integers(min_value=0, max_value=len(raw)))
                 raw[at:at] = draw(st.sampled_from([b"\\", b'"', b"\r", b"\xff", b"0", b"-",
-                                                   b"\\n", b"}", b" ", b"\\u00e9", b"9"]))
+                                                   b"\\n", b"}", b" ", b"\\u00e9", b"9",
+                                                   b"\x1b", b"\x1b[0m", b"m", b"x"]))
             out.append(bytes(raw))
     return out
 

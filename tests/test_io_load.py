@@ -148,6 +148,7 @@ def test_load_hand_made_root(tmp_path):
         ("fleet", "stats.json", None, "time_from_mtime"),
         ("w1", "stash.log", None, "not_used"),
         ("w1", "notes.txt", None, "ignored"),
+        ("w1", "stats.json.lock", None, "ignored"),  # said, not hidden; -wal/-shm are the DB's
         ("w2", "stats-20261001T120000Z.json", None, "empty"),
     }
     assert data.sources == ["fleet", "w1", "w2"]
@@ -155,10 +156,11 @@ def test_load_hand_made_root(tmp_path):
 
 def test_discover_groups_files(tmp_path):
     root = make_root(tmp_path)
-    groups = syncstats.discover(root)
+    found = syncstats.discover(root)
+    assert found.layout == "fleet" and found.problems == []
     names = {
         src: {kind: sorted(f.name for f in files) for kind, files in kinds.items() if files}
-        for src, kinds in groups.items()
+        for src, kinds in found.sources.items()
     }
     assert names == {
         "fleet": {"snapshots": ["stats.json"]},
@@ -166,7 +168,7 @@ def test_discover_groups_files(tmp_path):
             "snapshots": ["stats-20261001T130000Z.json", "stats-20261001T140000Z.json"],
             "logs": ["stash.log"],
             "dlq": ["dlq.db"],
-            "sidecars": ["dlq.db-shm", "dlq.db-wal", "stats.json.lock"],
+            "ignored": ["stats.json.lock"],  # dlq.db-wal/-shm are read with dlq.db
             "other": ["notes.txt"],
         },
         "w2": {"snapshots": ["stats-20261001T120000Z.json"], "logs": ["stash.log", "stash.log.1"]},

@@ -248,7 +248,7 @@ def test_no_code_execution_primitives_in_the_package_or_report_notebooks():
     found = []
     for path in sorted((ROOT / "syncstats").rglob("*.py")):
         found += forbidden_calls(path.read_text(), str(path.relative_to(ROOT)))
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for path in sorted((ROOT / "syncstats" / "report" / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code":

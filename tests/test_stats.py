@@ -968,3 +968,160 @@ def test_save_removes_temporaries_of_killed_savers(tmp_path):
     s.save_to_file(path)
     assert not stale.exists() and other.exists()
     assert json.loads(path.read_text())["jobs_processed"] == 1
+
+
+# == 7. get_estimated_timeout (the worker's queue-drain timeout) ================================
+# Expected values are worked out by hand from the worker's rule: per_item = avg with >= 5
+# attempts, w*avg + (1-w)*2.0 with w = n/5 for 1-4, 2.0 with none; then
+# item_count * per_item * buffer_factor, clamped to [min_timeout, max_timeout].
+
+
+def test_default_time_per_item_is_a_class_attribute_of_two_seconds():
+    assert SyncStats.DEFAULT_TIME_PER_ITEM == 2.0
+    assert SyncStats().DEFAULT_TIME_PER_ITEM == 2.0
+    assert "DEFAULT_TIME_PER_ITEM" not in SyncStats().to_dict()  # not a counter of the file
+
+
+def test_estimated_timeout_with_no_jobs_uses_the_default():
+    # 0 jobs: 2.0 s/item; 40 items * 2.0 * 1.5 = 120.0 (inside 30..600)
+    assert SyncStats().get_estimated_timeout(40) == 120.0
+
+
+def test_estimated_timeout_with_three_jobs_blends_measured_and_default():
+    s = SyncStats()
+    for seconds in (0.5, 1.0, 1.5):  # avg 3.0 / 3 = 1.0 s
+        s.record_success(seconds)
+    # w = 3/5 = 0.6; per_item = 0.6 * 1.0 + 0.4 * 2.0 = 1.4; 100 * 1.4 * 1.5 = 210.0
+    # (the measured average alone would give 150.0, the default alone 300.0)
+    assert s.get_estimated_timeout(100) == pytest.approx(210.0, rel=1e-12)
+
+
+def test_estimated_timeout_with_four_jobs_blends():
+    s = SyncStats()
+    for _ in range(4):
+        s.record_success(1.0)
+    # w = 0.8; per_item = 0.8 * 1.0 + 0.2 * 2.0 = 1.2; 100 * 1.2 * 1.5 = 180.0
+    assert s.get_estimated_timeout(100) == pytest.approx(180.0, rel=1e-12)
+
+
+def test_estimated_timeout_from_five_jobs_uses_the_measured_average():
+    five = SyncStats()
+    for _ in range(5):
+        five.record_success(1.0)
+    # 5 jobs, avg 1.0: 100 * 1.0 * 1.5 = 150.0 (no blend from 5 on)
+    assert five.get_estimated_timeout(100) == 150.0
+    ten = SyncStats()
+    for _ in range(8):
+        ten.record_success(0.25)
+    ten.record_failure("PlexNotFound", 1.5)  # failures' time counts too
+    ten.record_failure("PlexNotFound", 1.5)
+    # 10 attempts, 8 * 0.25 + 2 * 1.5 = 5.0 s, avg 0.5; 100 * 0.5 * 1.5 = 75.0
+    assert ten.get_estimated_timeout(100) == 75.0
+
+
+def test_estimated_timeout_is_clamped_at_both_ends():
+    s = SyncStats()
+    assert s.get_estimated_timeout(5) == 30.0  # 5 * 2.0 * 1.5 = 15.0 -> raised to 30.0
+    assert s.get_estimated_timeout(0) == 30.0  # 0 -> 30.0
+    assert s.get_estimated_timeout(1000) == 600.0  # 3000.0 -> cut to 600.0
+    assert s.get_estimated_timeout(200) == 600.0  # exactly 600.0 -> 600.0
+    assert s.get_estimated_timeout(5, min_timeout=10.0) == 15.0  # 15.0 within 10..600
+    assert s.get_estimated_timeout(1000, max_timeout=1000.0) == 1000.0  # 3000.0 -> 1000.0
+    assert s.get_estimated_timeout(40, buffer_factor=1.0) == 80.0  # 40 * 2.0 * 1.0
+    assert s.get_estimated_timeout(40, 2.0, 0.0, 100.0) == 100.0  # positional, as the worker's
+
+
+def test_estimated_timeout_uses_the_instances_default():
+    s = SyncStats(DEFAULT_TIME_PER_ITEM=4.0)
+    assert s.get_estimated_timeout(20) == 120.0  # 20 * 4.0 * 1.5
+    s.record_success(1.0)
+    # w = 0.2; per_item = 0.2 * 1.0 + 0.8 * 4.0 = 3.4; 20 * 3.4 * 1.5 = 102.0
+    assert s.get_estimated_timeout(20) == pytest.approx(102.0, rel=1e-12)
+
+
+def worker_formula(n: int, total: float, default: float, items: int) -> float:
+    """The worker's get_estimated_timeout, transcribed (defaults 1.5, 30.0, 600.0)."""
+    avg = total / n if n else 0.0
+    if n >= 5:
+        per = avg
+    elif n > 0:
+        w = n / 5.0
+        per = (w * avg) + ((1 - w) * default)
+    else:
+        per = default
+    return max(30.0, min(items * per * 1.5, 600.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    times=st.lists(st.floats(0, 50, allow_nan=False), max_size=9),
+    items=st.integers(0, 500),
+    default=st.floats(0.01, 10),
+)
+def test_estimated_timeout_is_bit_identical_to_the_worker(times, items, default):
+    s = SyncStats(DEFAULT_TIME_PER_ITEM=default)
+    for t in times:
+        s.record_success(t)
+    expected = worker_formula(len(times), s.total_processing_time, default, items)
+    assert s.get_estimated_timeout(items) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((-1,), {}, "item_count must be a non-negative integer"),
+        ((1.5,), {}, "item_count"),
+        (("3",), {}, "item_count"),
+        ((True,), {}, "item_count"),
+        ((None,), {}, "item_count"),
+        ((10,), {"buffer_factor": math.nan}, "buffer_factor must be a finite number"),
+        ((10,), {"buffer_factor": -1.0}, "buffer_factor is negative"),
+        ((10,), {"min_timeout": math.inf}, "min_timeout"),
+        ((10,), {"max_timeout": "600"}, "max_timeout"),
+        ((10,), {"min_timeout": 60.0, "max_timeout": 30.0}, "must not exceed max_timeout"),
+    ],
+)
+def test_estimated_timeout_refuses_what_is_not_an_estimate(args, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        SyncStats().get_estimated_timeout(*args, **kwargs)
+
+
+def test_fields_are_keyword_only():
+    # The worker's positional order differs between its releases (see test_stats_worker.py).
+    with pytest.raises(TypeError):
+        SyncStats(5)  # type: ignore[misc]
+    assert SyncStats(jobs_processed=5).jobs_processed == 5
+
+
+@pytest.mark.parametrize("confidence", ["HIGH", "Low", " high"])
+def test_confidence_is_exact(confidence):
+    # The worker counts "HIGH" as low; lower-casing would count it high: refused instead.
+    s = SyncStats()
+    with pytest.raises(ParameterError, match="confidence must be 'high' or 'low'"):
+        s.record_success(0.1, confidence=confidence)
+    assert counters(s) == zero_counters()
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"session_start": 1e11}, "session_start=100000000000.0 is not a plausible epoch time"),
+        ({"session_start": 10**400}, "session_start must be a finite number, found 100000..."),
+        ({"session_start": -1.0}, "session_start is negative"),
+        ({"session_start": "2026-10-01"}, "session_start must be a number, found str"),
+        ({"total_processing_time": 10**400}, "total_processing_time must be a finite number"),
+        ({"jobs_processed": "x" * 500}, "jobs_processed must be an integer, found str 'xxx"),
+    ],
+)
+def test_implausible_times_and_long_values_give_one_short_line(data, problem):
+    with pytest.raises(ParameterError) as info:
+        SyncStats.from_dict(data)
+    message = str(info.value)
+    assert problem in message
+    assert "\n" not in message and len(message) < 200
+
+
+def test_session_start_inside_the_window_is_kept():
+    assert SyncStats.from_dict({"session_start": 0}).session_start == 0.0
+    last = 99_999_999_999.0
+    assert SyncStats.from_dict({"session_start": last}).session_start == last

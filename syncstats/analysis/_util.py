@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schemas
+from .._time import check_freq, format_duration, to_timedelta, to_utc  # noqa: F401
 from ..exceptions import ParameterError, SchemaError
 from ..fleet import is_dask
 
@@ -26,47 +26,6 @@ def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
         raise SchemaError(
             f"{what}: the frame lacks column(s) {missing}; found {list(frame.columns)}"
         )
-
-
-def to_utc(value: TimeLike, name: str) -> pd.Timestamp:
-    """A user-given time (aware or naive = UTC) as a UTC timestamp in microseconds."""
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"{name} must be a time, found {value!r} ({exc})") from None
-    if ts is pd.NaT:
-        raise ParameterError(f"{name} must be a time, found NaT")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.as_unit(schemas.TIME_UNIT)
-
-
-_DAY_WEEK = re.compile(r"(\d)\s*([dw])(?![a-z])")
-
-
-def to_timedelta(value: WindowLike, name: str) -> pd.Timedelta:
-    """A positive duration such as ``"24h"``, ``"7d"`` or a Timedelta."""
-    text = value
-    if isinstance(value, str):
-        # "7d"/"2w" read naturally; pandas deprecates the lowercase unit letters
-        text = _DAY_WEEK.sub(lambda m: m.group(1) + m.group(2).upper(), value.strip())
-    try:
-        td = pd.Timedelta(text)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(
-            f"{name} must be a duration like '24h' or '7d', found {value!r} ({exc})"
-        ) from None
-    if td is pd.NaT or td <= pd.Timedelta(0):
-        raise ParameterError(f"{name} must be a positive duration, found {value!r}")
-    return td
-
-
-def check_freq(freq: str) -> pd.DateOffset:
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"freq must be a pandas frequency like '1h' or '1D', "
-                             f"found {freq!r} ({exc})") from None
-    return offset
 
 
 #: Shift that turns flooring (left-closed buckets) into right-closed buckets for interval
@@ -149,29 +108,6 @@ def wilson(successes: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any, 
     low = np.where(empty, np.nan, low)
     high = np.where(empty, np.nan, high)
     return p, low, high
-
-
-def format_duration(td: Any) -> str:
-    """A duration as compact text: ``'13d 5h'``, ``'6h'``, ``'2h 30m'``, ``'45s'``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> format_duration(pd.Timedelta("13 days 05:39:00")), format_duration("6h")
-    ('13d 5h 39m', '6h')
-    """
-    if td is None or td is pd.NaT:
-        return "n/a"
-    secs = int(round(pd.Timedelta(td).total_seconds()))
-    sign = "-" if secs < 0 else ""
-    secs = abs(secs)
-    d, rem = divmod(secs, 86400)
-    h, rem = divmod(rem, 3600)
-    m, s = divmod(rem, 60)
-    parts = [f"{d}d"] * bool(d) + [f"{h}h"] * bool(h) + [f"{m}m"] * bool(m)
-    if not parts:
-        parts = [f"{s}s"]
-    return sign + " ".join(parts)
 
 
 def utc_series(i8: np.ndarray) -> pd.Series:

@@ -12,7 +12,12 @@ import pandas as pd
 from .. import schemas
 from ._util import format_duration, require, to_timedelta, to_utc
 
-__all__ = ["dlq_triage", "DLQTriage", "TRANSIENT_ERRORS"]
+__all__ = ["dlq_triage", "DLQTriage", "TRANSIENT_ERRORS", "ARRIVAL_DAYS"]
+
+#: Days of :attr:`DLQTriage.arrivals` that are zero-filled at most: the last ones, up to
+#: the day of *now*. Earlier days are listed only when they have entries, so that one
+#: implausible time (year 1) cannot make a row for each of 740,000 days.
+ARRIVAL_DAYS = 366
 
 #: Error types that may succeed later: not-found (item not yet scanned into the library),
 #: temporary server errors, and network-level failures.
@@ -46,7 +51,9 @@ class DLQTriage:
         ``count``, ``min``, ``p50``, ``p90``, ``p99``, ``max`` (Timedelta) of
         ``now - failed_at``, and ``oldest_id``.
     arrivals : DataFrame
-        ``day`` (UTC midnight), ``count``: entries per day, zero-filled.
+        ``day`` (UTC midnight), ``count``: entries per day up to the day of *now*,
+        zero-filled over at most the last :data:`ARRIVAL_DAYS` (366) days; an earlier
+        day appears only with entries (at most one row per entry, whatever the span).
     retries : DataFrame
         ``retry_count``, ``count``: the retry_count distribution.
     repeated_scenes : DataFrame
@@ -143,8 +150,15 @@ def dlq_triage(
 
     day = times.dt.floor("1D")
     if day.notna().any():
-        days = pd.date_range(day.min(), ref.floor("1D"), freq="1D", name="day")
-        arrivals = day.value_counts().reindex(days, fill_value=0).rename("count").reset_index()
+        last = ref.floor("1D")
+        first = max(day.min(), last - pd.Timedelta(days=ARRIVAL_DAYS - 1))
+        # zero-fill the recent days only: a row per day since the earliest entry would
+        # scale with the span of the data, not with its size
+        days = pd.date_range(first, last, freq="1D", name="day")
+        per_day = day.value_counts()
+        older = per_day.index[per_day.index < first].sort_values().rename("day")
+        arrivals = per_day.reindex(older.append(days), fill_value=0).rename(
+            "count").reset_index()
     else:
         arrivals = pd.DataFrame({"day": pd.Series([], dtype=schemas.UTC_DTYPE),
                                  "count": pd.Series([], dtype="int64")})

@@ -6,9 +6,9 @@ from .dlq import read_dlq
 from .log import read_log
 from .parquet import read_parquet
 from .snapshots import read_snapshots
-from .syncdata import SyncData, concat
+from .syncdata import LAYOUTS, SyncData, concat, describe_layout
 
 __all__ = [
-    "SyncData",
-    "capture_snapshot", "concat", "discover", "load", "read_dlq", "read_log", "read_parquet",
-    "read_snapshots"]
+    "LAYOUTS", "SyncData", "capture_snapshot", "concat", "describe_layout", "discover", "load",
+    "read_dlq", "read_log", "read_parquet", "read_snapshots",
+]

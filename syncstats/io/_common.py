@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schemas
+from .._time import EPOCH_LIMIT, ISO_DATETIME, parse_time_value  # noqa: F401
 from ..exceptions import InputError, ParameterError
 
 ON_ERROR = ("report", "raise")
@@ -48,6 +49,8 @@ ERROR_KINDS = frozenset(
         "empty",
         "bad_json",
         "torn_line",
+        "unknown_form",
+        "journal_blob",
         "not_object",
         "not_snapshot",
         "bad_value",
@@ -435,7 +438,8 @@ class RecordBuilder:
         if start is not None and (
             isinstance(start, bool)
             or not isinstance(start, int | float)
-            or not -1e11 < start < 1e11  # also NaN/inf, and ints too large for math.isfinite
+            # also NaN/inf, and ints too large for math.isfinite
+            or not -EPOCH_LIMIT < start < EPOCH_LIMIT
         ):
             caveats.append(("bad_value", f"session_start is {start!r:.60}; stored as NaT"))
             start = None
@@ -1124,46 +1128,6 @@ def time_from_name(name: str) -> tuple[pd.Timestamp | None, bool]:
             return ts.tz_localize("UTC"), False
         return ts.tz_convert("UTC"), True
     return None, False
-
-
-#: An ISO-8601 date, optionally with a time and a zone: what a ``snapshot_at`` string
-#: must look like (``pd.Timestamp`` alone would also take "13:00" as today, "0042" as
-#: the year 42 or "Oct 1 2026": guesses, not values from the file).
-ISO_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-    r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
-)
-
-
-def parse_time_value(value: Any) -> pd.Timestamp | None:
-    """A ``snapshot_at`` value (ISO-8601 string or epoch seconds) as a UTC timestamp.
-
-    Strings without a zone are taken as UTC. Returns None when the value is unusable.
-
-    Examples
-    --------
-    >>> parse_time_value(1759017612.5)
-    Timestamp('2025-09-28 00:00:12.500000+0000', tz='UTC')
-    >>> parse_time_value("2026-10-01T15:00:00+02:00")
-    Timestamp('2026-10-01 13:00:00+0000', tz='UTC')
-    """
-    if isinstance(value, bool):
-        return None
-    try:
-        if isinstance(value, int | float):
-            if not math.isfinite(value) or not 0 <= value < 1e11:
-                return None
-            return pd.Timestamp(round(value * 1e6), unit="us", tz="UTC")
-        if isinstance(value, str):
-            if not ISO_DATETIME.match(value.strip()):
-                return None
-            ts = pd.Timestamp(value.strip())
-            if ts is pd.NaT:
-                return None
-            return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    except (ValueError, OverflowError, TypeError):
-        return None
-    return None
 
 
 def iter_lines(data: bytes, *, start: int = 1, bom: bool = True) -> Iterator[tuple[int, bytes]]:

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .. import schemas
+from .._time import EPOCH_LIMIT
 from ._common import (
     _BASIC,
     _EXTENDED,
@@ -228,7 +229,7 @@ def _parse_iso(col: pa.Array) -> np.ndarray | None:
 def _epoch_us(col: pa.Array) -> np.ndarray | None:
     """Epoch-seconds ``snapshot_at`` values to microseconds, as the reference rounds them."""
     secs = col.to_numpy(zero_copy_only=False)
-    if not (np.isfinite(secs) & (secs >= 0) & (secs < 1e11)).all():
+    if not (np.isfinite(secs) & (secs >= 0) & (secs < EPOCH_LIMIT)).all():
         return None
     return np.round(secs * 1e6).astype(np.int64)
 
@@ -451,7 +452,7 @@ def parse_chunk(
     else:
         present = session_start
     # NaN (a literal) or out of range: the reference reports it; null/absent is NaT
-    if not (np.abs(present) < 1e11).all():
+    if not (np.abs(present) < EPOCH_LIMIT).all():
         return None, 0
 
     when = col["snapshot_at"]

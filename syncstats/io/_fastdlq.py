@@ -17,9 +17,9 @@ connection parameters) whenever it cannot reproduce the reference *exactly*:
   reference's SQLite refuses it), an id that is missing, duplicated or out of order (the
   order of equal ids is the SQL engine's choice), a ``failed_at`` that is not exactly
   ``YYYY-MM-DD HH:MM:SS`` naming a real second (the reference parses other ISO forms
-  and reports the rest), a ``failed_at`` outside 1970..5138 (the window of
-  :func:`syncstats.io.dlq._plausible`: the reference reports it), a database not
-  encoded in UTF-8, and any error of the driver
+  and reports the rest), a ``failed_at`` outside 1970..5138 (the readers' window
+  ``0 <= epoch < EPOCH_LIMIT`` of :mod:`syncstats._time`: the reference reports it),
+  a database not encoded in UTF-8, and any error of the driver
   (busy, corrupt, unreadable): all decline.
 
 So on every database it accepts, the frame is value for value, dtype for dtype and in
@@ -27,8 +27,9 @@ the same order what the reference builds, and it reports nothing, as the referen
 reports nothing on clean rows. A test compares both on the sample data, on hand-made
 defects and on generated databases.
 
-The ADBC connection is opened with the same URI as the reference's (``mode=ro`` or
-``immutable=1``, chosen by :func:`syncstats.io.dlq._query_readonly`), in autocommit mode
+The ADBC connection is opened with the same URI as the reference's (``mode=ro``,
+``mode=ro&readonly_shm=1``, ``immutable=1`` or the recovered private copy, chosen by
+:func:`syncstats.io.sqlitestate.open_committed`), in autocommit mode
 so that the one ``SELECT`` is one read transaction, and with the same busy timeout.
 """
 
@@ -41,8 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .log import _EARLIEST as _TIME_MIN
-from .log import _LATEST as _TIME_MAX
+from .._time import EPOCH_LIMIT
 
 __all__ = ["read_dead_letters", "available", "MIN_FILE_BYTES"]
 
@@ -88,7 +88,8 @@ def read_dead_letters(
     Parameters
     ----------
     uri : str
-        SQLite URI (``file:...?mode=ro`` or ``?immutable=1``), as the reference opened.
+        SQLite URI of the committed state, as the reference opened it
+        (:attr:`syncstats.io.sqlitestate.Committed.uri`).
     cols : list of str
         Columns of :data:`~syncstats.io.dlq.DLQ_COLUMNS` stored in ``dead_letters``
         (``id`` among them).
@@ -259,8 +260,7 @@ def _times(
         raise _Declined("failed_at not in the canonical YYYY-MM-DD HH:MM:SS form")
     ticks = seconds.cast(pa.int64())
     if seconds.null_count < n and not (
-        pc.min(ticks).as_py() >= _TIME_MIN.timestamp()
-        and pc.max(ticks).as_py() < _TIME_MAX.timestamp()
+        pc.min(ticks).as_py() >= 0 and pc.max(ticks).as_py() < EPOCH_LIMIT
     ):
         raise _Declined("failed_at outside the plausible window: the reference reports it")
     return _UTC_US.__from_arrow__(seconds.cast(pa.timestamp("us", tz="UTC")))

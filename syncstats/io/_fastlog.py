@@ -26,10 +26,19 @@ frames and issues without looking at lines one by one in Python:
 4. The frames are built column-wise from arrays grown in place, in reading order,
    merged with the reference's records when there are any.
 
+Captured lines (colour codes, journalctl's and docker's prefixes) are templates like
+any other: the template's first line is unwrapped by the reference's
+:func:`~syncstats.io.log.unwrap`, whose index map puts the time and the payload back
+in the raw line; every other digit of the line (a prefix's time, a pid, a colour code)
+must be a digit in each line of the template too, so that the reference would unwrap
+and parse it alike. journalctl's ``[... blob data]`` lines are found from the lines'
+last bytes (no extra scan of the block).
+
 Whatever a template or a line does not satisfy (other escapes, floats, nulls, numbers
-of more than 18 digits or zero-padded, nested values, CR line ends, BOMs, torn or
-overlong lines, other forms, bad times, ...) goes to the reference, line by line and in
-line order, so the issues come out in the reference's order: fast rows never have one.
+of more than 18 digits or zero-padded, nested values, two CRs at the end, BOMs, torn or
+overlong lines, other forms, colour codes inside the time or the payload, json-file
+lines, bad times, ...) goes to the reference, line by line and in line order, so the
+issues come out in the reference's order: fast rows never have one.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ from tqdm import tqdm
 from .. import schemas
 from ._common import Issues, RecordBuilder, clean_path, clean_text, loads
 from .log import (
+    _BLOB,
     _CONSOLE,
     _FILE_MSG,
     _FILE_TIME,
@@ -59,10 +69,11 @@ from .log import (
     _WORKER_KEYS,
     PAYLOAD_KEYS,
     LineReader,
+    _parse_text,
     _read_one,
     _resolve_times,
     open_log,
-    parse_log_line,
+    unwrap,
 )
 
 __all__ = ["read_log_files_fast", "Redo"]
@@ -231,6 +242,21 @@ def _byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
 
 
+def _unbroken(keep: list[int], start: int, end: int) -> bool:
+    """Characters *start:end* of :func:`~syncstats.io.log.unwrap`'s text are one piece
+    of the line (*keep*: their indices there)."""
+    return 0 <= start < end <= len(keep) and keep[end - 1] - keep[start] == end - 1 - start
+
+
+def _ints(tokens: list[tuple[bytes, Any, Any]]) -> Iterator[tuple[bytes, int, int]]:
+    """Every integer token of :func:`_tokens`' result, nested ones too."""
+    for _, kind, tok in tokens:
+        if kind == "int":
+            yield tok
+        elif kind == "obj":
+            yield from _ints(tok)
+
+
 def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
     """The template of one line (without its newline), decided by the reference code.
 
@@ -244,9 +270,15 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise _Declined from None
+    if line.endswith("\r") and not line.endswith("\r\r"):
+        # CRLF (docker logs of a TTY): the reference strips the CR; the template's
+        # lines all end in one CR too (the CR is no digit: it is compared)
+        line = line[:-1]
     if line.rstrip("\r\n") != line or line.startswith("\ufeff"):
-        raise _Declined  # CR line ends and BOMs: the reference strips them
-    parsed = parse_log_line(line)
+        raise _Declined  # more CRs, and BOMs: the reference strips them
+    keep: list[int] = []  # index in the line of each character of text
+    text = unwrap(line, keep)
+    parsed = _parse_text(text)  # what parse_log_line(line) gives
     if parsed is None:
         raise _Declined
     form, when, message = parsed
@@ -263,9 +295,10 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         raise _Declined
     if not _WORKER_KEYS.intersection(payload):
         raise _Declined
+    # spans of text: the payload as written (c0:c1) and the time (ct:ct + 19)
     if form == "file":
-        fm = _FILE_MSG.search(line)
-        tm = _FILE_TIME.search(line)
+        fm = _FILE_MSG.search(text)
+        tm = _FILE_TIME.search(text)
         if fm is None or tm is None or tm.group(1) != when:
             raise _Declined
         body = fm.group(1)
@@ -274,16 +307,19 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         if "\\" in body.replace('\\"', "") or body.replace('\\"', '"') != message:
             raise _Declined
         start = m.start(1)
-        body_start = fm.start(1) + start + message.count('"', 0, start)
-        p0, p1 = _byte_offset(line, body_start), _byte_offset(line, fm.end(1))
-        t0 = _byte_offset(line, tm.start(1))
+        c0, c1 = fm.start(1) + start + message.count('"', 0, start), fm.end(1)
+        ct = tm.start(1)
     else:
-        cm = _CONSOLE.match(line)
+        cm = _CONSOLE.match(text)
         if cm is None or cm.group(2) != when or cm.group(3) != message:
             raise _Declined
-        p0 = _byte_offset(line, cm.start(3) + m.start(1))
-        p1 = len(raw)
-        t0 = _byte_offset(line, cm.start(2))
+        c0, c1 = cm.start(3) + m.start(1), len(text)
+        ct = cm.start(2)
+    # each span one piece of the line (no colour code inside): offsets in bytes
+    if not (_unbroken(keep, c0, c1) and _unbroken(keep, ct, ct + 19)):
+        raise _Declined
+    p0, p1 = _byte_offset(line, keep[c0]), _byte_offset(line, keep[c1 - 1] + 1)
+    t0 = _byte_offset(line, keep[ct])
     if raw[t0:t0 + 19] != when.encode("ascii"):
         raise _Declined
     escaped = raw[p0:p1]
@@ -296,9 +332,9 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
     # raw offset of unescaped index i: each '"' before it was two bytes (\") in the line
     quotes = np.cumsum(np.frombuffer(u, dtype=np.uint8) == ord('"')) if form == "file" else None
 
-    def number(tok: tuple[bytes, int, int]) -> tuple[int, int, int]:
+    def number(tok: tuple[bytes, int, int], whole: bool = False) -> tuple[int, int, int]:
         sign, a, b = tok
-        if b - a > MAX_DIGITS:
+        if b - a > MAX_DIGITS and not whole:  # whole: only where it is, not read
             raise _Declined
         first = p0 + a + (int(quotes[a - 1]) if quotes is not None and a else 0)
         return first, b - a, -1 if sign else 1
@@ -330,15 +366,22 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         raise _Declined
     digits: list[int] = []
     plan: list[tuple[int, int, int, bool]] = []
-    leading: list[int] = []
     for field, spec in enumerate(fields):
         if spec is None:
             continue
         first, n, sign = spec
-        if n > 1 and field >= _TIME_FIELDS:
-            leading.append(len(digits))
         plan.append((len(digits), len(digits) + n, field, sign < 0))
         digits.extend(range(first, first + n))
+    # Lines of the template may differ from this one at any digit: the digits not read
+    # (times and pids of a capture's prefix, colour codes, strings, other numbers) are
+    # checked to be digits too (else the reference could parse the line otherwise),
+    # and every number, read or not, to have no leading zero (not JSON).
+    column = {offset: i for i, offset in enumerate(digits)}
+    for offset, byte in enumerate(raw):
+        if 48 <= byte <= 57 and offset not in column:
+            column[offset] = len(digits)
+            digits.append(offset)
+    leading = [column[number(tok, whole=True)[0]] for tok in _ints(tokens) if tok[2] - tok[1] > 1]
     return Template(
         digits=np.asarray(digits, dtype=np.int64),
         fields=plan,
@@ -635,16 +678,15 @@ class FastLog:
         nlines = int(nl.size + (a[-1] != 0x0A))
         brace = np.flatnonzero(a == 0x7B)
         brace = brace[brace >= 7]
-        if not brace.size:
-            return nlines
         hit = a[brace - 7] == _MARK7[0]
         for k in range(1, 7):
             hit &= a[brace - 7 + k] == _MARK7[k]
         marks = brace[hit]
-        if not marks.size:
-            return nlines
         li = np.searchsorted(nl, marks)
-        li = li[np.r_[True, li[1:] != li[:-1]]]
+        li = li[np.r_[True, li[1:] != li[:-1]]] if li.size else li
+        self._blobs(a, nl, li, base, reader)  # journalctl's "[... blob data]" lines
+        if not li.size:
+            return nlines
         has_nl = li < nl.size
         if nl.size:
             starts = np.where(li > 0, nl[np.maximum(li - 1, 0)] + 1, 0) + lo
@@ -667,6 +709,41 @@ class FastLog:
             else:
                 reader.line(int(linenos[i]), bytes(data[s:e + bool(has_nl[i])]), 0)
         return int(nlines)
+
+    def _blobs(
+        self, a: np.ndarray, nl: np.ndarray, marked: np.ndarray, base: int, reader: LineReader
+    ) -> None:
+        """Count the lines of *a* that :func:`~syncstats.io.log.is_blob` takes (lines
+        holding ``Stats: {``, *marked*, are not) into *reader*.
+
+        Only the lines' last bytes are looked at (*nl* is known): no scan of the block.
+        """
+        ends = nl if a[-1] == 0x0A else np.append(nl, a.size)  # past each line's text
+        last = ends - 1  # the line's last byte (or the previous newline: an empty line)
+        tail = a[np.maximum(last, 0)]
+        cr = np.flatnonzero(tail == 0x0D)
+        if cr.size:  # CRLF: the reference strips the CRs
+            last[cr] -= 1
+            more = cr[a[np.maximum(last[cr], 0)] == 0x0D]
+            for i in more.tolist():  # more than one CR: rare
+                while last[i] > 0 and a[last[i]] == 0x0D:
+                    last[i] -= 1
+            tail = a[np.maximum(last, 0)]
+        n = len(_BLOB)
+        cand = np.flatnonzero((tail == _BLOB[-1]) & (last >= n - 1))
+        if not cand.size:
+            return
+        q = last[cand] - (n - 1)  # where "blob data]" would start
+        hit = np.ones(cand.size, dtype=bool)
+        for k in range(n - 1):  # a window across a newline never matches
+            hit &= a[q + k] == _BLOB[k]
+        lines = cand[hit]
+        starts = np.where(lines > 0, nl[np.maximum(lines - 1, 0)] + 1, 0) if nl.size else lines * 0
+        lines = lines[ends[lines] - starts <= self.max_line]
+        if marked.size:
+            lines = lines[~np.isin(lines, marked)]
+        if lines.size:
+            reader.blobs(base + int(lines[0]), int(lines.size))
 
     def _read_fast(
         self,

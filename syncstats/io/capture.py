@@ -13,6 +13,8 @@ import pandas as pd
 from filelock import FileLock
 
 from ..exceptions import StatsFileError
+from ..recording.stats import validate_stats_dict
+from ._common import STATS_KEYS
 
 __all__ = ["capture_snapshot"]
 
@@ -46,6 +48,28 @@ def _read_stats(path: Path, retries: int, delay: float) -> dict[str, Any]:
     raise StatsFileError(path, f"{last} after {retries + 1} reads; nothing captured")
 
 
+def _check_stats(path: Path, obj: dict[str, Any]) -> None:
+    """Refuse what is not a plausible stats object, by the package's existing rules.
+
+    The rules are :func:`~syncstats.recording.validate_stats_dict` (which
+    ``SyncStats.load_from_file`` applies too) and the readers' "has a stats key" test
+    (``RecordBuilder``). A parsed object is not re-read: the worker replaces the file
+    atomically, so it is whole, and a value that is wrong now stays wrong. Invariant
+    violations (succeeded + failed != processed, ...) are not refused: they are
+    evidence, recorded as read, and the loader's audit reports them.
+    """
+    if not STATS_KEYS.intersection(obj):
+        raise StatsFileError(
+            path,
+            "JSON object has none of the stats keys (jobs_processed, ...); not a stats "
+            "file; nothing captured",
+        )
+    try:
+        validate_stats_dict(obj)
+    except ValueError as exc:
+        raise StatsFileError(path, f"implausible value: {exc}; nothing captured") from None
+
+
 def capture_snapshot(
     stats_path: str | os.PathLike[str],
     history: str | os.PathLike[str],
@@ -57,8 +81,17 @@ def capture_snapshot(
 ) -> dict[str, Any]:
     """Append the stats file, stamped with the capture time, to a JSON Lines history.
 
-    The stats file is read as it is (values are not judged here); a torn read of a
-    file being rewritten is retried and never recorded. The line is appended under an
+    The stats file is recorded as read, once it passes the rules the readers apply to a
+    snapshot: a torn read of a file being rewritten is retried and never recorded; a
+    file that is not a stats object, or holds an implausible value, is refused and
+    nothing is appended. Implausible means a counter (or an ``errors_by_type`` count)
+    that is not a non-negative integer or is above the sanity ceiling of 10,000,000, a
+    ``total_processing_time`` that is not a non-negative finite number, a
+    ``session_start`` outside the readers' epoch window ``0 <= t < 1e11`` s, or an
+    ``errors_by_type`` that is not an object (see
+    :func:`~syncstats.recording.validate_stats_dict`). Counters that break the
+    invariants (``jobs_succeeded + jobs_failed != jobs_processed``, ...) are recorded:
+    they are evidence, and the loader's audit reports them. The line is appended under an
     exclusive lock (``<history>.lock``) with one ``write`` and an ``fsync``, so a
     history is never corrupted by concurrent captures, and a capture killed mid-way
     leaves at most a torn last line, which the next capture steps over and the reader
@@ -85,7 +118,9 @@ def capture_snapshot(
     Raises
     ------
     StatsFileError
-        When the stats file is missing, or still torn after every retry.
+        When the stats file is missing, not a regular file, unreadable, still torn after
+        every retry, not a JSON object with a stats key, or holds an implausible value.
+        The one-line message names the file and says why; the history is unchanged.
 
     Examples
     --------
@@ -96,10 +131,19 @@ def capture_snapshot(
     ...                        now="2026-10-01T13:00:00Z")
     >>> (d / "h.jsonl").read_text()
     '{"jobs_processed": 1, "snapshot_at": "2026-10-01T13:00:00Z", "source": "w"}\\n'
+    >>> _ = (d / "stats.json").write_text(json.dumps({"jobs_processed": "x"}))
+    >>> try:
+    ...     capture_snapshot(d / "stats.json", d / "h.jsonl", source="w")
+    ... except StatsFileError as exc:
+    ...     print(str(exc).split("stats.json: ")[1])
+    implausible value: jobs_processed must be an integer, found str 'x'; nothing captured
+    >>> len((d / "h.jsonl").read_text().splitlines())  # nothing appended
+    1
     """
     stats = Path(stats_path)
     hist = Path(history)
     obj = _read_stats(stats, retries, retry_delay)
+    _check_stats(stats, obj)
     when = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
     record = dict(obj)

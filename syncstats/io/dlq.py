@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import sqlite3
 import stat
-import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from .. import schemas
-from ..exceptions import DLQError, UnsafePickleError
+from .._time import EPOCH_LIMIT
+from ..exceptions import DLQError, SQLiteStateError, UnsafePickleError
 from ..recording.safepickle import safe_loads
-from . import _fastdlq
+from . import _fastdlq, sqlitestate
 from ._common import (
     Issues,
     clean_path,
@@ -28,8 +29,6 @@ from ._common import (
     number_text,
     read_bytes,
 )
-from .log import _EARLIEST as _TIME_MIN
-from .log import _LATEST as _TIME_MAX
 from .syncdata import SyncData
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
@@ -51,12 +50,15 @@ DLQ_COLUMNS = (
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _TEXT_COLUMNS = ("error_type", "error_message", "stack_trace")
-_T = TypeVar("_T")
 #: The job dict's fields (FORMATS section 4; worker/processor.py) and their columns'
 #: dtypes, from :data:`schemas.DLQ_JOB`: always columns, in this order.
 _JOB_FIELDS = {c.removeprefix("job."): spec for c, spec in schemas.DLQ_JOB.columns.items()
                if c != schemas.JOB_EXTRA}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: The readers' one window for times (:data:`syncstats._time.EPOCH_LIMIT`: epoch 0 up to
+#: 1e11 s, the year 5138) as timestamps.
+_TIME_MIN = pd.Timestamp(0, unit="s", tz="UTC")
+_TIME_MAX = pd.Timestamp(EPOCH_LIMIT, unit="s", tz="UTC")
 #: Names read as JSON (array or JSON Lines) exports; other non-SQLite files are refused.
 _JSON_EXPORTS = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 _JSON_LINES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -80,124 +82,72 @@ def is_sqlite(path: Path) -> bool:
         os.close(fd)
 
 
-def _quiescent_wal(path: Path) -> bool:
-    """True for a WAL-mode database without a ``-wal`` file: no connection has it open
-    and all of its content is in the main file. ``mode=ro`` would create ``-wal`` and
-    ``-shm`` files next to it (owned by whoever runs syncstats) and leave them behind."""
-    try:
-        with open(path, "rb") as fh:
-            header = fh.read(20)
-    except OSError:
-        return False
-    if len(header) < 20 or header[18:20] != b"\x02\x02":  # read/write versions 2 = WAL
-        return False
-    return not os.path.exists(f"{path}-wal")
-
-
 #: Largest string, BLOB or row SQLite hands over (``SQLITE_LIMIT_LENGTH``): a backstop
 #: against crafted databases whose schema makes a few bytes read back as gigabytes.
 MAX_VALUE_BYTES = 1 << 26
 #: Seconds a reader waits for a writer's lock (SQLite's busy timeout).
 _TIMEOUT = 10.0
+_SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
 def _uri(path: Path, params: str) -> str:
-    return f"file:{urllib.parse.quote(str(path.resolve()))}?{params}"
-
-
-def _connect(path: Path, params: str, timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(_uri(path, params), uri=True, timeout=timeout)
-    try:
-        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return sqlitestate.uri(path, params)
 
 
 def connect_readonly(path: Path, *, timeout: float = 10.0) -> tuple[sqlite3.Connection, bool]:
-    """Open *path* read-only (``mode=ro``); never takes a write lock.
+    """Open *path*'s committed state in place, read-only; never writes beside it.
 
-    Falls back to ``immutable=1`` when ``mode=ro`` cannot open it (a read-only
-    directory holding a WAL database without its ``-shm`` file). Returns the connection
-    and whether the fallback was taken.
+    Kept for callers of earlier versions: the connection is to the original file
+    (``mode=ro``, ``mode=ro&readonly_shm=1`` or ``immutable=1``, chosen as
+    :func:`syncstats.io.sqlitestate.open_committed` does); the second value is whether
+    ``immutable=1`` was used. A state that can only be read from a recovered private copy
+    (a hot journal, a WAL without ``-shm``) raises
+    :class:`~syncstats.exceptions.SQLiteStateError`: use ``open_committed`` for those.
     """
-    conn, params = _connect_readonly(path, timeout)
-    return conn, params == "immutable=1"
+    with sqlitestate.open_committed(path, timeout=timeout,
+                                    max_value_bytes=MAX_VALUE_BYTES) as (_conn, how):
+        if how.how == "recovered_copy":
+            raise SQLiteStateError(path, f"{how.reason}: readable only from a recovered "
+                                         "copy; use syncstats.io.sqlitestate.open_committed")
+    conn = sqlite3.connect(how.uri, uri=True, timeout=timeout)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    return conn, how.how == "immutable"
 
 
-def _connect_readonly(path: Path, timeout: float) -> tuple[sqlite3.Connection, str]:
-    """:func:`connect_readonly`, returning the URI parameters it opened *path* with."""
+def _permission_denied(path: Path) -> OSError | None:
+    """The error opening *path* for reading when it is a permission error, else None."""
     try:
-        return _connect(path, "mode=ro", timeout), "mode=ro"
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise
-        return _connect(path, "immutable=1", timeout), "immutable=1"
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _query_readonly(
-    path: Path, query: Callable[[sqlite3.Connection, str], _T], *, timeout: float = 10.0
-) -> tuple[_T, bool]:
-    """Run *query* on a read-only connection to *path*: ``(result, immutable fallback)``.
-
-    *query* gets the connection and the URI parameters it was opened with (``mode=ro``
-    or ``immutable=1``), so that a second reader (the ADBC fast path) opens the file the
-    same way. A quiescent WAL database (see :func:`_quiescent_wal`) is read with
-    ``immutable=1``, which creates nothing next to it; the result is kept only if the
-    file did not change meanwhile (a writer that opened it would checkpoint into it),
-    else the read is repeated and, at last, done through :func:`connect_readonly`.
-    """
-    for _attempt in range(3):
-        if not _quiescent_wal(path):
-            break
-        before = _stamp(path)
-        error: sqlite3.Error | None = None
-        try:
-            conn = _connect(path, "immutable=1", timeout)
-            try:
-                result = query(conn, "immutable=1")
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            error = exc
-        if _stamp(path) == before and _quiescent_wal(path):
-            if error is not None:
-                raise error
-            return result, False
-    conn, params = _connect_readonly(path, timeout)
-    try:
-        return query(conn, params), params == "immutable=1"
-    finally:
-        conn.close()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return exc if exc.errno in (errno.EACCES, errno.EPERM) else None
+    os.close(fd)
+    return None
 
 
 def has_dead_letters(path: Path) -> bool:
     """True when *path* is an SQLite database with a ``dead_letters`` table.
 
-    Also True when a writer keeps it locked past the timeout (it cannot be told, and a
-    DLQ must not be skipped silently: reading it then reports it if it stays locked).
+    Also True when it cannot be told: a writer keeps it locked past the timeout, the
+    file (not a ``-wal``/``-shm``/``-journal`` sidecar) or its journal or WAL cannot be
+    opened for reading (permission denied), or recovering its committed state needs a
+    copy beyond the limit. A DLQ must not be skipped silently: reading it then reports
+    it as ``unreadable``, naming the file and the error.
     """
     if not is_sqlite(path):
-        return False
+        return (not path.name.endswith(_SIDECAR_SUFFIXES)
+                and _permission_denied(path) is not None)
 
-    def query(conn: sqlite3.Connection, params: str) -> bool:
+    def query(conn: sqlite3.Connection, how: sqlitestate.Committed) -> bool:
         row = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='dead_letters'"
         ).fetchone()
         return row is not None
 
     try:
-        return _query_readonly(path, query, timeout=2.0)[0]
+        return sqlitestate.read_committed(path, query, timeout=2.0,
+                                          max_value_bytes=MAX_VALUE_BYTES)[0]
+    except SQLiteStateError:
+        return True
     except sqlite3.OperationalError as exc:
         return "locked" in str(exc) or "busy" in str(exc)
     except (sqlite3.Error, UnicodeDecodeError):  # a corrupt schema's non-UTF-8 error text
@@ -213,8 +163,11 @@ def read_dlq(
 ) -> SyncData:
     """Read dead-letter entries from ``dlq.db`` files or CSV/JSON exports.
 
-    Databases are opened read-only (SQLite URI ``mode=ro``), so reading works while the
-    worker writes and never modifies the file or takes a write lock. ``job_data`` is
+    Databases are read in their committed state without writing beside them
+    (:func:`syncstats.io.sqlitestate.open_committed`): read-only in place, so reading
+    works while the worker writes and takes no write lock, or, when only recovery could
+    give the committed state (a hot journal, a WAL without ``-shm``), from a private
+    recovered copy, with a ``recovered_copy`` issue giving the bytes copied. ``job_data`` is
     not read unless *decode_jobs*; it is never unpickled: the restricted decoder admits
     only builtin containers and scalars.
 
@@ -322,6 +275,11 @@ def _in_time_order(frame: pd.DataFrame) -> bool:
 
 def _not_a_dlq(f: Path, src: str, issues: Issues) -> None:
     """One issue for a file that is neither an SQLite database nor a named export."""
+    denied = _permission_denied(f)
+    if denied is not None:  # is_sqlite could not look at its header
+        issues.add(src, f, None, "unreadable",
+                   f"cannot be opened for reading: {sqlitestate.describe_os_error(denied)}")
+        return
     try:
         size = f.stat().st_size
     except OSError as exc:
@@ -355,7 +313,7 @@ def _read_sqlite(
     notes: list[tuple[str, str]] = []  # issues of the read that is kept
     fast = _fast_candidate(f, decode_jobs)
 
-    def query(conn: sqlite3.Connection, params: str) -> Any:
+    def query(conn: sqlite3.Connection, how: sqlitestate.Committed) -> Any:
         notes.clear()
         tables = {r[0]: r[1] for r in conn.execute(
             "SELECT name, rootpage FROM sqlite_master WHERE type='table'")}
@@ -382,8 +340,9 @@ def _read_sqlite(
         if fast and isinstance(tables["dead_letters"], int) and tables["dead_letters"] > 0:
             # an ordinary table (a virtual one has no b-tree: rootpage 0; its values come
             # from a module, which the two SQLite builds need not share)
+            # the same state the reference reads: the original, or the recovered copy
             frame = _fastdlq.read_dead_letters(
-                _uri(f, params), cols, missing, timeout=_TIMEOUT,
+                how.uri, cols, missing, timeout=_TIMEOUT,
                 max_value_bytes=MAX_VALUE_BYTES, source=clean_text(src), origin=clean_path(f),
             )
             if frame is not None:
@@ -414,13 +373,18 @@ def _read_sqlite(
         return cols, missing, rows, blobs
 
     try:
-        result, immutable = _query_readonly(f, query, timeout=_TIMEOUT)
+        result, how = sqlitestate.read_committed(f, query, timeout=_TIMEOUT,
+                                                 max_value_bytes=MAX_VALUE_BYTES)
+    except SQLiteStateError as exc:
+        # the detail names the file concerned when it is the journal or WAL
+        detail = exc.detail if exc.path == str(f) else f"{exc.path}: {exc.detail}"
+        issues.add(src, f, None, "unreadable", detail)
+        return None
     except (sqlite3.Error, UnicodeDecodeError) as exc:  # corrupt: error text not UTF-8
         issues.add(src, f, None, "unreadable", f"cannot be read (opened read-only): {exc}")
         return None
-    if immutable:
-        issues.add(src, f, None, "immutable_fallback",
-                   "mode=ro could not open it; read as immutable (read-only copy?)")
+    if how.caveat is not None:
+        issues.add(src, f, None, "recovered_copy", how.caveat)
     for kind, detail in notes:
         issues.add(src, f, None, kind, detail)
     if result is None or isinstance(result, pd.DataFrame):
@@ -589,8 +553,8 @@ def _int_column(
 
 
 def _plausible(times: pd.Series) -> pd.Series:
-    """The times within the window snapshot and log times must lie in (1970 up to epoch
-    1e11 s, year 5138: :mod:`syncstats.io.log`); others are no times of a worker."""
+    """The times within the window snapshot and log times must lie in
+    (``0 <= epoch < EPOCH_LIMIT``: 1970 up to the year 5138); others are no worker's."""
     return (times >= _TIME_MIN) & (times < _TIME_MAX)
 
 

@@ -23,14 +23,48 @@ from .syncdata import SyncData
 
 __all__ = ["read_log", "LOG_PATTERNS", "parse_log_line", "go_unquote"]
 
-#: File names a directory search picks up as logs (rotations and gzip included).
-LOG_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz")
+#: File names a directory search picks up as logs (rotations and gzip included), and
+#: what captures of the host's console are commonly saved as (``journalctl ... >
+#: stash-journal.txt``, ``docker logs stash > docker-stash.txt``, ``nohup.out``).
+LOG_PATTERNS = ("*.log", "*.log.[0-9]*", "*.log.gz", "*.log.txt", "*journal*.txt",
+                "*journal*.txt.gz", "docker*.txt", "*.out")
 #: Longest line parsed. A ``Stats:`` line is a few hundred bytes (each error type adds
 #: about 30); a longer line holding ``Stats: {`` is a ``torn_line`` issue. Lines are read
 #: at most this much at a time, so memory stays bounded whatever a line's length.
 MAX_LINE_BYTES = 1 << 20
 
 _MARK = b"Stats: {"
+#: The worker's own mark: a line holding it is the worker's ``Stats:`` line whatever the
+#: capture did to it, so it becomes a snapshot or an issue, never nothing.
+WORKER_MARK = "[Stash2Plex Worker] Stats: {"
+#: End of journalctl's placeholder for a message with control bytes (the host's
+#: coloured lines) when run without ``-a``: ``[1.2K blob data]``. The text is lost.
+_BLOB = b"blob data]"
+# ECMA-48 control sequences (CSI): logrus' colours (SGR, "\x1b[36m") and any other a
+# terminal capture holds; removed wherever they are in the line.
+_CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+# What a capture puts before the host's line (matched at its start, at most
+# _MAX_PREFIXES times: "docker compose logs -t" has two). ASCII digits only, as the fast
+# path's templates assume. The times there are not used (see read_log).
+_CAPTURE = re.compile(
+    r"(?:"
+    # journalctl: short, short-precise, short-iso(-precise), short-full, short-unix;
+    # then host and identifier[pid]
+    r"(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})"
+    r"|[A-Z][a-z]{2} [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r" [A-Za-z0-9+-]+"
+    r"|[0-9]{9,11}\.[0-9]{6})"
+    r" [^ ]+ [^ \[\]:]+(?:\[[0-9]+\])?: "
+    # docker logs --timestamps (and kubectl logs --timestamps): RFC 3339, nanoseconds
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2}) "
+    # docker compose logs: the service name, padded, and a bar
+    r"|[A-Za-z0-9][A-Za-z0-9_.-]* *\| "
+    r")"
+)
+_MAX_PREFIXES = 3
 # logrus text (file) form: time="..." level=info msg="...escaped..."
 _FILE_TIME = re.compile(r'(?:^|\s)time="([^"]*)"')
 _FILE_MSG = re.compile(r'(?:^|\s)msg="((?:[^"\\]|\\.)*)("?)')
@@ -94,12 +128,61 @@ def go_unquote(text: str) -> str:
     return _ESC.sub(repl, text)
 
 
+def unwrap(line: str, keep: list[int] | None = None, *, json_file: bool = True) -> str:
+    r"""The host's own text of a captured log line: control sequences (colours) removed
+    wherever they are, then the prefixes of journalctl (short forms), ``docker logs
+    --timestamps`` and ``docker compose logs`` at its start; a line of docker's
+    json-file log (``{"log": "...", "stream": ..., "time": ...}``) gives its ``log``
+    text, unwrapped in turn.
+
+    *keep*, when given, receives for each character of the result its index in *line*
+    (the fast path maps its offsets back with it; emptied for a json-file line, whose
+    text is escaped).
+
+    Examples
+    --------
+    >>> unwrap('Oct 01 02:19:57 nas stash[812]: \x1b[36mINFO\x1b[0m[2026-10-01 02:19:57] hi ')
+    'INFO[2026-10-01 02:19:57] hi '
+    """
+    if "\x1b" in line:
+        if keep is not None:
+            pos = 0
+            for m in _CSI.finditer(line):
+                keep.extend(range(pos, m.start()))
+                pos = m.end()
+            keep.extend(range(pos, len(line)))
+        line = _CSI.sub("", line)
+    elif keep is not None:
+        keep.extend(range(len(line)))
+    cut = 0
+    for _ in range(_MAX_PREFIXES):
+        m = _CAPTURE.match(line, cut)
+        if m is None:
+            break
+        cut = m.end()
+    if keep is not None:
+        del keep[:cut]
+    if line.startswith('{"log":', cut) and json_file:
+        try:
+            entry = loads(line[cut:])
+        except (ValueError, RecursionError):
+            return line[cut:]  # a torn json-file line: reported as in no form
+        if isinstance(entry, dict) and isinstance(entry.get("log"), str):
+            if keep is not None:
+                keep.clear()
+            # the "log" text keeps the line's end (CRLF from a TTY)
+            return unwrap(entry["log"].rstrip("\r\n"), json_file=False)
+    return line[cut:]
+
+
 def parse_log_line(line: str) -> tuple[str, str | None, str] | None:
     r"""Split one host log line into ``(form, time text or None, message)``.
 
-    *form* is ``'file'`` (logrus key=value), ``'console'`` or ``'raw'`` (plugin stderr,
-    no time). Returns None for a line of none of these forms. A file-form line whose
-    quoted message is not closed (a torn line) gives form ``'torn'``.
+    *form* is ``'file'`` (logrus key=value), ``'console'`` (logrus text, coloured or not)
+    or ``'raw'`` (plugin stderr, no time), after :func:`unwrap` removed what a capture
+    added (colours, journalctl's and docker's prefixes, whose times are not returned).
+    Returns None for a line of none of these forms. A file-form line whose quoted
+    message is not closed (a torn line) gives form ``'torn'``.
 
     Examples
     --------
@@ -107,7 +190,14 @@ def parse_log_line(line: str) -> tuple[str, str | None, str] | None:
     ('console', '2026-10-01 02:19:57', '[Plugin / X] Stats: {}')
     >>> parse_log_line('time="2026-10-01 02:19:57" level=info msg="a \\"b\\""')
     ('file', '2026-10-01 02:19:57', 'a "b"')
+    >>> parse_log_line('2026-10-01T00:19:57.5Z \x1b[33mWARN\x1b[0m[2026-10-01 02:19:57] x   ')
+    ('console', '2026-10-01 02:19:57', 'x   ')
     """
+    return _parse_text(unwrap(line))
+
+
+def _parse_text(line: str) -> tuple[str, str | None, str] | None:
+    """:func:`parse_log_line` of a line :func:`unwrap` gave."""
     m = _CONSOLE.match(line)
     if m:
         return "console", m.group(2), m.group(3)
@@ -128,15 +218,21 @@ def _open(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+def is_blob(raw: bytes) -> bool:
+    """A line (without ``Stats: {``) that is journalctl's ``[... blob data]``."""
+    return raw.rstrip(b"\r\n").endswith(_BLOB)
+
+
 def _stats_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:
-    """``(line number, line, length)`` of the lines holding ``Stats: {``; the line is
-    None when it is longer than :data:`MAX_LINE_BYTES` (read past in bounded chunks)."""
+    """``(line number, line, length)`` of the lines holding ``Stats: {`` (or ending in
+    journalctl's ``blob data]``); the line is None when it is longer than
+    :data:`MAX_LINE_BYTES` (read past in bounded chunks)."""
     keep = len(_MARK) - 1
     lineno = 0
     while raw := fh.readline(MAX_LINE_BYTES + 1):
         lineno += 1
         if len(raw) <= MAX_LINE_BYTES or raw.endswith(b"\n"):
-            if _MARK in raw:
+            if _MARK in raw or is_blob(raw):
                 yield lineno, raw, len(raw)
             continue
         marked, size, tail = _MARK in raw, len(raw), raw[-keep:]
@@ -166,24 +262,47 @@ def read_log(
 ) -> SyncData:
     """Read the worker's ``Stats:`` batch-summary lines from host log files.
 
-    Both logrus forms (the log file's ``time="..." level=... msg="..."`` with an
-    escaped message, and the console's ``INFO[...] message``) and raw plugin stderr
-    (``\\x01i\\x02[... Worker] Stats: {...}``) are recognised; every other line is
-    skipped without being parsed. Files are streamed (read in blocks of a few MB), so
-    memory does not grow with the file's size (only with the number of ``Stats:``
-    lines). The worker's lines are read by a vectorised fast path
-    (:mod:`syncstats.io._fastlog`); any line it cannot read exactly as the per-line
-    reader would is read by that reader.
+    The host's lines are read in every form they are saved in:
+
+    - the host's log file: logrus key=value, ``time="..." level=info msg="..."`` with
+      the message quoted and escaped;
+    - the host's console: logrus text, ``INFO[2026-10-01 02:19:57] message``, with its
+      colours (``\x1b[36mINFO\x1b[0m[...]``: SGR and other CSI codes are removed
+      wherever they are) or without, the message padded with spaces; also what
+      ``journalctl -a -o cat`` and ``docker logs`` print;
+    - the console behind a capture's prefix: ``journalctl -a`` (``Oct 01 02:19:57 host
+      stash[812]: ``; also ``-o short-precise``, ``short-iso``, ``short-full``,
+      ``short-unix``), ``docker logs --timestamps`` (``2026-10-01T02:19:57.123456789Z ``),
+      ``docker compose logs`` (``stash-1  | ``), and docker's json-file log
+      (``{"log": "...", "stream": ..., "time": ...}``);
+    - raw plugin stderr (``\x01i\x02[... Worker] Stats: {...}``), which has no time.
+
+    The time used is always the logrus one (the host's local time, see *tz*): a
+    capture prefix's time is ignored, as journalctl's is in the journal reader's zone
+    and has no year, and docker's is when the daemon received the line; so a line reads
+    the same from every capture. Lines without ``Stats: {`` are skipped without being
+    parsed. A line holding the worker's mark (``[Stash2Plex Worker] Stats: {``) that is
+    not loaded is always an issue (``unknown_form``, ``torn_line``, ``not_snapshot``,
+    ...); ``journalctl`` run without ``-a`` shows the coloured lines as ``[1.2K blob
+    data]``, whose text is lost: each file with such lines gets one ``journal_blob``
+    issue with their count (re-run journalctl with ``-a``).
+
+    Files are streamed (read in blocks of a few MB), so memory does not grow with the
+    file's size (only with the number of ``Stats:`` lines). The worker's lines are read
+    by a vectorised fast path (:mod:`syncstats.io._fastlog`); any line it cannot read
+    exactly as the per-line reader would is read by that reader.
 
     Parameters
     ----------
     path : str, path or list of them
-        A log file (``.gz`` allowed), a directory (``*.log``, ``*.log.N``,
-        ``*.log.gz``, recursively) or a glob.
+        A log file (``.gz`` allowed), a directory (recursively: the names of
+        :data:`LOG_PATTERNS`, ``*.log``, ``*.log.N``, ``*.log.gz``, ``*journal*.txt``,
+        ...) or a glob.
     tz : str, default 'UTC'
-        Time zone of the host's zone-less log timestamps (IANA name). Timestamps that
-        carry an offset are used as they are. Ambiguous or non-existent local times
-        (DST changes) that cannot be inferred are reported and the line is not loaded.
+        Time zone of the host's zone-less (logrus) log timestamps (IANA name), whatever
+        the capture; timestamps that carry an offset are used as they are. Ambiguous
+        or non-existent local times (DST changes) that cannot be inferred are reported
+        and the line is not loaded.
     source : str, optional
         Source name; default: the name of the directory given or of the file's parent.
     on_error : {'report', 'raise'}
@@ -285,26 +404,41 @@ class LineReader:
         self.keys, self.file_no = keys, file_no
         self.raw_first: int | None = None
         self.raw_count = 0
+        self.blob_first: int | None = None
+        self.blob_count = 0
 
     def line(self, lineno: int, raw: bytes | None, size: int) -> None:
-        """Read one line holding ``Stats: {`` (*raw* is None for an overlong line)."""
+        """Read one line holding ``Stats: {`` (*raw* is None for an overlong line), or
+        one :func:`is_blob` takes."""
         src, f, issues = self.src, self.f, self.issues
         if raw is None:
             issues.add(src, f, lineno, "torn_line",
                        f"a Stats: line of {size:,} bytes, over the {MAX_LINE_BYTES:,} "
                        "byte limit of a line (lines merged by a torn write?); not read")
             return
+        if _MARK not in raw:  # yielded as journalctl's placeholder (see is_blob)
+            self.blobs(lineno, 1)
+            return
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             issues.add(src, f, lineno, "torn_line", f"not UTF-8 ({exc.reason})")
             return
-        parsed = parse_log_line(line.lstrip("\ufeff"))
+        text = unwrap(line.lstrip("\ufeff"))
+        # "Stats: {" in a line of another form, or another plugin's: silent, unless the
+        # worker's mark says it is the worker's line
+        worker = WORKER_MARK in text
+        parsed = _parse_text(text)
         if parsed is None:
-            return  # "Stats: {" inside a line of another form: not the worker's
+            if worker:
+                issues.add(src, f, lineno, "unknown_form", _unknown_form(text))
+            return
         form, when, message = parsed
         m = _STATS.search(message)
         if m is None:
+            if worker:
+                issues.add(src, f, lineno, "unknown_form",
+                           f"the worker's Stats: mark is outside the {form} form's message")
             return
         if form == "torn":
             issues.add(src, f, lineno, "torn_line",
@@ -320,6 +454,9 @@ class LineReader:
                        f"Stats: payload is {type(payload).__name__}, not an object")
             return
         if not _WORKER_KEYS.intersection(payload):
+            if worker:
+                issues.add(src, f, lineno, "not_snapshot",
+                           "Stats: payload has none of the worker's keys")
             return  # another plugin's "Stats: {...}": none of the worker's keys
         if _add_payload(payload, self.builder, src, f, lineno):
             timeless = form == "raw" or not when
@@ -330,18 +467,41 @@ class LineReader:
                 self.raw_count += 1
                 self.raw_first = self.raw_first or lineno
 
+    def blobs(self, first: int, count: int) -> None:
+        """*count* lines from line *first* on are journalctl's ``[... blob data]``."""
+        self.blob_count += count
+        self.blob_first = first if self.blob_first is None else min(self.blob_first, first)
+
     def unreadable(self, exc: BaseException) -> None:
         """The file failed part-way (lines read before stay)."""
         self.issues.add(self.src, self.f, None, "unreadable", f"read failed part-way: {exc}")
 
     def finish(self) -> None:
-        """The file's one ``no_timestamp`` issue, if any of its lines had no time."""
+        """The file's one ``journal_blob`` and one ``no_timestamp`` issue, if any."""
+        if self.blob_count:
+            # one issue, not one a line: without -a every coloured line is a blob
+            self.issues.add(
+                self.src, self.f, self.blob_first, "journal_blob",
+                f"{self.blob_count} line(s) are journalctl's '[... blob data]' placeholder "
+                "(messages with colour codes, as the worker's Stats: lines are): their "
+                "text is not in the file; re-run journalctl with -a",
+            )
         if self.raw_count:
             self.issues.add(
                 self.src, self.f, self.raw_first, "no_timestamp",
                 f"{self.raw_count} Stats: line(s) carry no time (raw plugin stderr, or no time= "
                 "field); their snapshot_at is NaT",
             )
+
+
+def _unknown_form(text: str) -> str:
+    """Why a line holding the worker's mark was not read, with a hint when one helps."""
+    if text.startswith('{"log":'):
+        hint = "a docker json-file line without a readable \"log\" text (torn?)"
+    else:
+        hint = ("expected logrus text (coloured or not) or key=value, or raw plugin "
+                "stderr, optionally behind a journalctl or docker logs prefix")
+    return f"the worker's Stats: line is in no form read ({hint}): {text[:48]!r}...; not read"
 
 
 def open_log(f: Path, src: str, issues: Issues) -> IO[bytes] | None:

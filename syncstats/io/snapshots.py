@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import schemas
+from .._time import EPOCH_LIMIT
 from ..exceptions import SnapshotFormatError
 from ._common import (
     STATS_KEYS,
@@ -352,16 +353,17 @@ def _copy_columns(
         ok &= good
         cols["total_processing_time"] = np.array(
             [v if g else 0.0 for v, g in zip(tpt, good, strict=True)], dtype=np.float64)
-    # session_start: None (or absent) is NaT; a number within +-1e11 is kept; anything
+    # session_start: None (or absent) is NaT; a number within +-EPOCH_LIMIT is kept; anything
     # else (also NaN and a bool) is a caveat
     start = rows["session_start"]
     if set(map(type, start)) <= {float}:
         values = np.array(start, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            good = (values > -1e11) & (values < 1e11)
+            good = (values > -EPOCH_LIMIT) & (values < EPOCH_LIMIT)
     else:
         good = np.fromiter(
-            (v is None or (type(v) in (float, int) and -1e11 < v < 1e11) for v in start),
+            (v is None or (type(v) in (float, int) and -EPOCH_LIMIT < v < EPOCH_LIMIT)
+             for v in start),
             dtype=bool, count=n,
         )
         values = np.array(

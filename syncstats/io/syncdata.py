@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import schemas
+from ..exceptions import ParameterError
+from ._common import ERROR_KINDS
 
-__all__ = ["SyncData", "concat"]
+__all__ = ["SyncData", "concat", "LAYOUTS", "describe_layout"]
 
 
 def _empty(schema: schemas.Schema):  # default_factory helper
@@ -32,6 +34,10 @@ class SyncData:
     issues : DataFrame
         One row per unreadable file, torn line, undecodable value, schema problem or
         fallback taken (:data:`syncstats.schemas.ISSUES`).
+    layout : str or None
+        What :func:`~syncstats.load` recognised the input as (a key of
+        :data:`syncstats.io.discover.LAYOUTS`: ``'fleet'``, ``'worker'``, ``'plugin'``,
+        ``'file'``, ``'store'``); None for frames put together otherwise.
 
     Examples
     --------
@@ -44,6 +50,7 @@ class SyncData:
     errors: pd.DataFrame = field(default_factory=_empty(schemas.ERRORS))
     dlq: pd.DataFrame = field(default_factory=_empty(schemas.DLQ))
     issues: pd.DataFrame = field(default_factory=_empty(schemas.ISSUES))
+    layout: str | None = None
 
     def __post_init__(self) -> None:
         schemas.validate(self.snapshots, schemas.SNAPSHOTS)
@@ -70,14 +77,31 @@ class SyncData:
     def select(self, sources: str | Iterable[str] | None) -> SyncData:
         """Only the rows of the given sources (all four frames); None keeps everything.
 
+        Raises
+        ------
+        ParameterError
+            When a name is not a source of this data (the message lists the known ones).
+
         Examples
         --------
-        >>> SyncData().select(["worker-a"]).sources
+        >>> SyncData().select(None).sources
         []
+        >>> SyncData().select(["worker-x"])
+        Traceback (most recent call last):
+        ...
+        syncstats.exceptions.ParameterError: sources: unknown source 'worker-x'; known: none
         """
         if sources is None:
             return self
         keep = {sources} if isinstance(sources, str) else {str(s) for s in sources}
+        known = self.known_sources()
+        unknown = sorted(keep - set(known))
+        if unknown:
+            names = ", ".join(repr(u) for u in unknown)
+            raise ParameterError(
+                f"sources: unknown source{'s' * (len(unknown) > 1)} {names}; known: "
+                f"{', '.join(known) or 'none'}"
+            )
 
         def pick(frame: pd.DataFrame) -> pd.DataFrame:
             if type(frame).__module__.startswith("dask"):  # lazy: filter per partition
@@ -86,13 +110,31 @@ class SyncData:
                 return out.assign(source=out["source"].cat.set_categories(names))
             mask = frame["source"].astype("str").isin(keep)
             out = frame[mask].reset_index(drop=True)
-            out["source"] = out["source"].cat.remove_unused_categories()
+            for col in out.columns:  # categories are the values present
+                if isinstance(out[col].dtype, pd.CategoricalDtype):
+                    out[col] = out[col].cat.remove_unused_categories()
             return out
 
         return SyncData(
             snapshots=pick(self.snapshots), errors=pick(self.errors), dlq=pick(self.dlq),
-            issues=pick(self.issues),
+            issues=pick(self.issues), layout=self.layout,
         )
+
+    def known_sources(self) -> list[str]:
+        """:attr:`sources` and the sources that appear only in error ``issues`` (a worker
+        whose folder could not be read, say), sorted.
+
+        Examples
+        --------
+        >>> SyncData().known_sources()
+        []
+        """
+        names = set(self.sources)
+        issues = self.issues
+        if not type(issues).__module__.startswith("dask"):
+            errors = issues[issues["kind"].astype("str").isin(ERROR_KINDS)]
+            names.update(str(s) for s in errors["source"].unique() if str(s))
+        return sorted(names)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> dict[str, int]:
         """Append these frames to a Parquet history store (see :mod:`syncstats.io.parquet`).
@@ -111,8 +153,9 @@ class SyncData:
         return write_parquet(self, path)
 
     def __repr__(self) -> str:
+        layout = "" if self.layout is None else f"layout={self.layout!r}, "
         return (
-            f"SyncData(sources={self.sources}, snapshots={_size(self.snapshots)}, "
+            f"SyncData({layout}sources={self.sources}, snapshots={_size(self.snapshots)}, "
             f"errors={_size(self.errors)}, dlq={_size(self.dlq)}, issues={_size(self.issues)})"
         )
 
@@ -129,10 +172,32 @@ class SyncData:
             )
         )
         srcs = escape(", ".join(self.sources)) or "none"
+        layout = "" if self.layout is None else f" ({escape(describe_layout(self.layout))})"
         return (
-            f"<div><b>SyncData</b> — sources: {srcs}<table><tr><th>frame</th><th>rows</th>"
+            f"<div><b>SyncData</b>{layout} — sources: {srcs}<table><tr><th>frame</th><th>rows</th>"
             f"</tr>{rows}</table></div>"
         )
+
+
+#: The layouts :func:`~syncstats.load` recognises, as words.
+LAYOUTS = {
+    "fleet": "a fleet root: one folder per worker",
+    "worker": "one worker's folder",
+    "plugin": "the worker's plugin data folder",
+    "file": "a single file",
+    "store": "a Parquet store",
+}
+
+
+def describe_layout(layout: str | None) -> str:
+    """*layout* (``SyncData.layout``) in words.
+
+    Examples
+    --------
+    >>> describe_layout("worker")
+    "one worker's folder"
+    """
+    return LAYOUTS.get(layout or "", "frames put together by hand")
 
 
 def _size(frame: pd.DataFrame, spec: str = "") -> str:

@@ -2,13 +2,20 @@
 
 from .dlq import DLQ_INDEXES, DLQ_SCHEMA, DeadLetterQueue, format_failed_at
 from .safepickle import safe_loads
-from .stats import COUNTER_FIELDS, SANITY_CEILING, SyncStats, validate_stats_dict
+from .stats import (
+    COUNTER_FIELDS,
+    EPOCH_LIMIT,
+    SANITY_CEILING,
+    SyncStats,
+    validate_stats_dict,
+)
 
 __all__ = [
     "COUNTER_FIELDS",
     "DLQ_INDEXES",
     "DLQ_SCHEMA",
     "DeadLetterQueue",
+    "EPOCH_LIMIT",
     "SANITY_CEILING",
     "SyncStats",
     "format_failed_at",

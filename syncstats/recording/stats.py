@@ -25,9 +25,16 @@ from typing import Any
 from filelock import FileLock
 
 from .._fsutil import atomic_write
+from .._time import EPOCH_LIMIT
 from ..exceptions import CorruptStatsWarning, ParameterError
 
-__all__ = ["SyncStats", "COUNTER_FIELDS", "SANITY_CEILING", "validate_stats_dict"]
+__all__ = [
+    "SyncStats",
+    "COUNTER_FIELDS",
+    "EPOCH_LIMIT",
+    "SANITY_CEILING",
+    "validate_stats_dict",
+]
 
 #: Integer counters of a stats file, in file order.
 COUNTER_FIELDS: tuple[str, ...] = (
@@ -50,30 +57,64 @@ _LOCK_TIMEOUT_S = 60.0
 
 def _as_count(key: str, value: Any, ceiling: int) -> int:
     """Return *value* as a non-negative int no larger than *ceiling*, or raise ValueError."""
+    # values are cut to 60 characters: an error message stays one readable line
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key} must be an integer, found {type(value).__name__} {value!r}")
+        raise ValueError(
+            f"{key} must be an integer, found {type(value).__name__} {value!r:.60}"
+        )
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
             raise ValueError(f"{key} must be an integer, found {value!r}")
         value = int(value)
     if value < 0:
-        raise ValueError(f"{key} is negative ({value})")
+        raise ValueError(f"{key} is negative ({_short(value)})")
     if value > ceiling:
-        raise ValueError(f"{key}={value} is above the sanity ceiling {ceiling:,}")
+        raise ValueError(f"{key}={_short(value)} is above the sanity ceiling {ceiling:,}")
     return value
 
 
-def _as_seconds(key: str, value: Any, *, allow_negative: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{key} must be a finite number, found {value!r}")
-    if value < 0 and not allow_negative:
-        raise ValueError(f"{key} is negative ({value})")
-    return float(value)
+def _short(value: Any) -> str:
+    """A number for a one-line message: integers beyond 40 digits are abridged."""
+    if not isinstance(value, int):
+        return repr(value)
+    digits = str(abs(value))
+    if len(digits) <= 40:
+        return str(value)
+    return f"{'-' if value < 0 else ''}{digits[:6]}... ({len(digits)} digits)"
+
+
+def _as_seconds(key: str, value: Any, *, limit: float | None = None) -> float:
+    """*value* as non-negative finite seconds (below *limit* when given), or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"{key} must be a number, found {type(value).__name__} {value!r:.60}"
+        )
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond the float range
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise ValueError(f"{key} must be a finite number, found {_short(value)}")
+    if seconds < 0:
+        raise ValueError(f"{key} is negative ({_short(value)})")
+    if limit is not None and seconds >= limit:
+        raise ValueError(
+            f"{key}={_short(value)} is not a plausible epoch time "
+            f"(expected 0 <= t < {limit:.0e} s)"
+        )
+    return seconds
 
 
 def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str, Any]:
     """Check a decoded stats object and return it normalised.
 
+    The one rule for a plausible stats file, used by :meth:`SyncStats.load_from_file`,
+    :meth:`SyncStats.from_dict` and :func:`~syncstats.io.capture_snapshot`: counters
+    and ``errors_by_type`` counts are non-negative integers (integral floats accepted) no
+    larger than *ceiling*; ``total_processing_time`` is a non-negative finite number;
+    ``session_start`` is epoch seconds with ``0 <= t <`` :data:`EPOCH_LIMIT`;
+    ``errors_by_type`` is an object (or null). The invariants between counters are not
+    checked: a file that breaks them is evidence, which :func:`~syncstats.audit` reports.
     Missing keys mean 0 (or, for ``session_start``, absent). Unknown keys are kept under
     ``"extra"``.
 
@@ -99,6 +140,10 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
     --------
     >>> validate_stats_dict({"jobs_processed": 2, "jobs_succeeded": 2})["jobs_failed"]
     0
+    >>> validate_stats_dict({"session_start": 1759017612500})  # milliseconds, not seconds
+    Traceback (most recent call last):
+    ...
+    ValueError: session_start=1759017612500 is not a plausible epoch time (expected ...)
     """
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, found {type(data).__name__}")
@@ -107,14 +152,16 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
         "total_processing_time", data.get("total_processing_time", 0.0)
     )
     start = data.get("session_start")
-    out["session_start"] = None if start is None else _as_seconds("session_start", start)
+    out["session_start"] = (
+        None if start is None else _as_seconds("session_start", start, limit=EPOCH_LIMIT)
+    )
     errors = data.get("errors_by_type", {})
     if errors is None:
         errors = {}
     if not isinstance(errors, dict):
         raise ValueError(f"errors_by_type must be an object, found {type(errors).__name__}")
     out["errors_by_type"] = {
-        str(k): _as_count(f"errors_by_type[{k!r}]", v, ceiling) for k, v in errors.items()
+        str(k): _as_count(f"errors_by_type[{k!r:.60}]", v, ceiling) for k, v in errors.items()
     }
     out["extra"] = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
     return out
@@ -165,12 +212,21 @@ def _atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
     atomic_write(path, json.dumps(payload, indent=2, sort_keys=False).encode() + b"\n")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SyncStats:
     """Cumulative statistics of sync job processing (counted per attempt).
 
+    A drop-in for the worker's own ``worker.stats.SyncStats`` (trek-e/Stash2Plex, every
+    released version): the same fields, methods, properties, defaults and results, with
+    the persistence fixed and bad input refused instead of counted. The differences are
+    listed in the README (*The recording side: a drop-in SyncStats*).
+
     Attributes
     ----------
+    DEFAULT_TIME_PER_ITEM : float, default 2.0
+        Seconds per item :meth:`get_estimated_timeout` assumes before any job was
+        measured. A dataclass field in the worker (so a keyword argument here too), and a
+        class attribute: ``SyncStats.DEFAULT_TIME_PER_ITEM == 2.0``.
     jobs_processed, jobs_succeeded, jobs_failed, jobs_to_dlq : int
         Attempts processed, succeeded and failed; jobs given up on (sent to the DLQ).
     total_processing_time : float
@@ -191,6 +247,10 @@ class SyncStats:
     saved, and :meth:`save_to_file` adds only the difference to what is on disk, under
     a file lock. Saving twice, or load-record-save cycles, never double count.
 
+    All arguments are keyword-only. The worker's positional order changed between its
+    releases (v1.2.0 made ``DEFAULT_TIME_PER_ITEM`` the first field), so a positional
+    call cannot mean the same thing for every version: it is refused rather than guessed.
+
     Examples
     --------
     >>> stats = SyncStats()
@@ -200,6 +260,8 @@ class SyncStats:
     'Success rate: 50.0%'
     """
 
+    # Declared first, as in the worker, so repr() prints the fields in the worker's order.
+    DEFAULT_TIME_PER_ITEM: float = 2.0
     jobs_processed: int = 0
     jobs_succeeded: int = 0
     jobs_failed: int = 0
@@ -224,21 +286,30 @@ class SyncStats:
         processing_time : float
             Seconds the attempt took (>= 0).
         confidence : {'high', 'low'}
-            Match confidence.
+            Match confidence. Anything else raises: the worker counts every value but
+            ``'high'`` as low, which would hide a caller's typo in the counts.
+
+        Raises
+        ------
+        ParameterError
+            For another confidence or a negative, non-finite or non-numeric time; nothing
+            is recorded then.
 
         Examples
         --------
         >>> s = SyncStats(); s.record_success(0.3, confidence="low"); s.low_confidence_matches
         1
         """
-        conf = str(confidence).lower()
-        if conf not in ("high", "low"):
-            raise ParameterError(f"confidence must be 'high' or 'low', found {confidence!r}")
+        # Equality, not str(): a str-valued enum member compares equal to "high" in the
+        # worker too, and "HIGH" must not become high here while the worker counts it low.
+        high = isinstance(confidence, str) and confidence == "high"
+        if not high and not (isinstance(confidence, str) and confidence == "low"):
+            raise ParameterError(f"confidence must be 'high' or 'low', found {confidence!r:.60}")
         seconds = _check_time(processing_time)
         self.jobs_processed += 1
         self.jobs_succeeded += 1
         self.total_processing_time += seconds
-        if conf == "high":
+        if high:
             self.high_confidence_matches += 1
         else:
             self.low_confidence_matches += 1
@@ -287,6 +358,86 @@ class SyncStats:
         if self.jobs_processed == 0:
             return 0.0
         return self.total_processing_time / self.jobs_processed
+
+    def get_estimated_timeout(
+        self,
+        item_count: int,
+        buffer_factor: float = 1.5,
+        min_timeout: float = 30.0,
+        max_timeout: float = 600.0,
+    ) -> float:
+        """Seconds to allow for processing *item_count* items, as the worker computes it.
+
+        The time per item is :attr:`avg_processing_time` once 5 or more attempts were
+        processed; with 1-4 it is the blend ``w * avg + (1 - w) * DEFAULT_TIME_PER_ITEM``
+        with ``w = jobs_processed / 5``; with none, :attr:`DEFAULT_TIME_PER_ITEM`. The
+        estimate ``item_count * per_item * buffer_factor`` is clamped to
+        ``[min_timeout, max_timeout]``.
+
+        Parameters
+        ----------
+        item_count : int
+            Items to process (>= 0).
+        buffer_factor : float, default 1.5
+            Safety margin multiplier (>= 0).
+        min_timeout, max_timeout : float, default 30.0 and 600.0
+            Bounds of the result (0 <= min_timeout <= max_timeout).
+
+        Returns
+        -------
+        float
+            The timeout in seconds.
+
+        Raises
+        ------
+        ParameterError
+            For a negative, fractional or non-numeric *item_count*, a negative or
+            non-finite factor or bound, or ``min_timeout > max_timeout`` (the worker
+            returns ``min_timeout`` then, or 30 s for a NaN; neither is an estimate).
+
+        Examples
+        --------
+        >>> SyncStats().get_estimated_timeout(100)  # 100 * 2.0 s * 1.5, within 30..600
+        300.0
+        >>> s = SyncStats()
+        >>> for _ in range(5): s.record_success(0.5)
+        >>> s.get_estimated_timeout(10)  # 10 * 0.5 s * 1.5 = 7.5, raised to the minimum
+        30.0
+        """
+        if (
+            isinstance(item_count, bool)
+            or not isinstance(item_count, int | float)
+            or not (math.isfinite(item_count) and item_count == int(item_count))
+            or item_count < 0
+        ):
+            raise ParameterError(
+                f"item_count must be a non-negative integer, found {item_count!r:.60}"
+            )
+        for name, value in (
+            ("buffer_factor", buffer_factor),
+            ("min_timeout", min_timeout),
+            ("max_timeout", max_timeout),
+        ):
+            try:
+                _as_seconds(name, value)
+            except ValueError as exc:
+                raise ParameterError(str(exc)) from None
+        if min_timeout > max_timeout:
+            raise ParameterError(
+                f"min_timeout ({min_timeout!r}) must not exceed max_timeout ({max_timeout!r})"
+            )
+        # The worker's expressions in its order, so the floats are bit-identical to its.
+        if self.jobs_processed >= 5:
+            time_per_item = self.avg_processing_time
+        elif self.jobs_processed > 0:
+            weight = self.jobs_processed / 5.0
+            time_per_item = (weight * self.avg_processing_time) + (
+                (1 - weight) * self.DEFAULT_TIME_PER_ITEM
+            )
+        else:
+            time_per_item = self.DEFAULT_TIME_PER_ITEM
+        estimated = item_count * time_per_item * buffer_factor
+        return max(min_timeout, min(estimated, max_timeout))
 
     # -- conversion ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -366,6 +517,7 @@ class SyncStats:
             return NotImplemented
         totals = _add_values(self._values(), other._values())
         merged = SyncStats(
+            DEFAULT_TIME_PER_ITEM=self.DEFAULT_TIME_PER_ITEM,
             **{k: totals[k] for k in COUNTER_FIELDS},
             total_processing_time=totals["total_processing_time"],
             session_start=min(self.session_start, other.session_start),

@@ -8,4 +8,5 @@ cd "$(dirname "$0")/../.."
 export SYNCSTATS_SOAK=1
 exec .venv/bin/python -m pytest -p no:cacheprovider -q -s --durations=0 \
     tests/test_reliability_fuzz.py tests/test_reliability_live.py \
-    tests/test_reliability_crash.py tests/test_reliability_inputs.py tests/soak "$@"
+    tests/test_reliability_crash.py tests/test_reliability_inputs.py \
+    tests/test_reliability_sqlite.py tests/soak "$@"

@@ -1,4 +1,4 @@
-"""The scheduled report: execute ``notebooks/batch_summary.ipynb`` and export it.
+"""The scheduled report: execute the report notebook (package data) and export it.
 
 papermill runs the notebook with an explicit kernel and working directory; nbconvert
 exports it without code cells. The HTML is self-contained (figures as PNG data URIs, no
@@ -12,18 +12,27 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._fsutil import atomic_write
-from .exceptions import NoDataError, ParameterError, SyncstatsError
+from .._checks import check_fraction
+from .._fsutil import atomic_write, check_writable
+from .._time import check_freq, to_timedelta, to_utc
+from ..exceptions import NoDataError, ParameterError, SyncstatsError
 
-__all__ = ["render_report", "ReportError", "REPORT_NOTEBOOK", "export_notebook"]
+__all__ = ["render_report", "ReportError", "REPORT_NOTEBOOK", "NOTEBOOKS", "export_notebook",
+           "execute_in_place"]
 
-_ROOT = Path(__file__).resolve().parent
-#: The report notebook (the repository's ``notebooks/batch_summary.ipynb``).
-REPORT_NOTEBOOK = _ROOT.parent / "notebooks" / "batch_summary.ipynb"
-_TEMPLATES = _ROOT / "templates"
+_PACKAGE = Path(str(resources.files("syncstats.report")))  # installed unzipped: a real folder
+#: The analyst notebooks shipped with the package, by name.
+NOTEBOOKS = {
+    "batch_summary": _PACKAGE / "notebooks" / "batch_summary.ipynb",
+    "dlq_triage": _PACKAGE / "notebooks" / "dlq_triage.ipynb",
+}
+#: The report notebook (``syncstats/report/notebooks/batch_summary.ipynb``, package data).
+REPORT_NOTEBOOK = NOTEBOOKS["batch_summary"]
+_TEMPLATES = _PACKAGE / "templates"
 _FORMATS = {"html": ".html", "ipynb": ".ipynb", "md": ".md"}
 _REMOTE = re.compile(r"<script[^>]+src=\"(?:https?:)?//|<link[^>]+href=\"(?:https?:)?//")
 
@@ -81,6 +90,7 @@ def render_report(
     timeout: int = 600,
     engine: str = "pandas",
     scheduler: str | None = None,
+    quiet: bool = False,
 ) -> Path:
     """Render the batch-summary report of a data directory or Parquet store.
 
@@ -110,6 +120,13 @@ def render_report(
     scheduler : str, optional
         With ``engine='dask'``: address of an existing scheduler (default: a
         ``LocalCluster`` sized to the machine, started by the notebook).
+    quiet : bool, default False
+        No progress bar (as ``progress=False``). The kernel's own stderr (its start-up
+        log lines) never reaches this process's stderr: it is kept aside and quoted only
+        when the kernel fails.
+
+    Every parameter, the sources named and that *out* can be written are checked before
+    the kernel starts.
 
     Returns
     -------
@@ -118,6 +135,10 @@ def render_report(
 
     Raises
     ------
+    ParameterError
+        For a bad parameter or a source not in the data (before the notebook runs).
+    OutputError
+        When *out* cannot be written (before the notebook runs).
     NoDataError
         When *path* holds nothing loadable (checked before the notebook runs).
     ReportError
@@ -125,13 +146,24 @@ def render_report(
     """
     import papermill as pm
 
-    from .io import load
-    from .io.parquet import is_store
+    from ..io import load
+    from ..io.log import check_tz
+    from ..io.parquet import is_store
 
     if fmt not in _FORMATS:
         raise ParameterError(f"format must be one of {sorted(_FORMATS)}, found {fmt!r}")
     if engine not in ("pandas", "dask"):
         raise ParameterError(f"engine: expected 'pandas' or 'dask', found {engine!r}")
+    to_timedelta(window, "window")
+    check_freq(freq, "freq")
+    slo = check_fraction(slo, "slo", allow_one=False)
+    if now is not None:
+        now = to_utc(now, "now").isoformat()
+    check_tz(tz)
+    if isinstance(sources, str):
+        sources = [sources]
+    target = Path(out) if out is not None else Path("reports") / f"batch_summary{_FORMATS[fmt]}"
+    check_writable(target)
     data_path = Path(path).resolve()
     if engine == "dask" and is_store(data_path):  # lazy: lists the store's sources only
         data = load(data_path, engine="dask")
@@ -141,10 +173,11 @@ def render_report(
         empty = len(data.snapshots) == 0
     if empty and len(data.dlq) == 0:
         raise NoDataError(f"{path}: nothing loadable (no snapshots, log Stats: lines or DLQ rows)")
+    if sources:
+        data.select(sources)  # an unknown name is refused here, listing the known ones
     nb_path = Path(notebook) if notebook is not None else REPORT_NOTEBOOK
     if not nb_path.is_file():
         raise ReportError(f"{nb_path}: report notebook not found")
-    target = Path(out) if out is not None else Path("reports") / f"batch_summary{_FORMATS[fmt]}"
     params = {
         "data_path": str(data_path),
         "window": window,
@@ -156,21 +189,25 @@ def render_report(
         "engine": engine,
         "scheduler": scheduler,
     }
-    env_home = os.environ.get("HOME")
-    if not env_home or not os.access(env_home, os.W_OK):  # cron's env -i
-        os.environ["HOME"] = tempfile.gettempdir()
     with tempfile.TemporaryDirectory(prefix="syncstats-report-") as tmp:
         executed = Path(tmp) / "executed.ipynb"
+        kernel_log = Path(tmp) / "kernel.log"
         try:
-            nb = pm.execute_notebook(
-                str(nb_path), str(executed), parameters=params, kernel_name=kernel_name,
-                cwd=str(nb_path.parent), progress_bar=progress, log_output=False,
-                execution_timeout=timeout,
-            )
+            with open(kernel_log, "wb") as log:
+                nb = pm.execute_notebook(
+                    str(nb_path), str(executed), parameters=params, kernel_name=kernel_name,
+                    cwd=tmp, progress_bar=progress and not quiet,
+                    log_output=False, execution_timeout=timeout,
+                    kernel_manager_class=_kernel_manager(tmp, log),
+                )
         except pm.PapermillExecutionError as exc:
             raise ReportError(
                 f"{nb_path.name}: cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}"
             ) from None
+        except RuntimeError as exc:  # the kernel died or never started
+            tail = kernel_log.read_text(errors="replace").strip().splitlines()[-1:]
+            raise ReportError(f"{nb_path.name}: the kernel failed: {exc}"
+                              + (f" (kernel: {tail[0]})" if tail else "")) from None
         nb.metadata.pop("papermill", None)
         for cell in nb.cells:
             cell.metadata.pop("papermill", None)
@@ -180,6 +217,33 @@ def render_report(
         atomic_write(target.parent / name, blob)
     atomic_write(target, body)
     return target
+
+
+def _kernel_home(tmp: str) -> str:
+    """A writable HOME for the kernel: this process's, or *tmp* where there is none
+    (cron's ``env -i``) — given to the kernel only, never set in this process."""
+    home = os.environ.get("HOME")
+    return home if home and os.access(home, os.W_OK) else tmp
+
+
+def _kernel_manager(tmp: str, stderr: Any) -> type:
+    """A kernel manager class for papermill/nbclient that starts the kernel with a
+    writable HOME, its connection file in *tmp*, and its stderr to *stderr* (a file)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    home = _kernel_home(tmp)
+
+    class _ReportKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("connection_file", str(Path(tmp) / "kernel.json"))
+            super().__init__(**kwargs)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw["env"] = {**(kw.get("env") or os.environ), "HOME": home}
+            kw["stderr"] = stderr
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return _ReportKernelManager
 
 
 def execute_in_place(notebook: str | os.PathLike[str], *, kernel_name: str = "python3",
@@ -201,11 +265,3 @@ def execute_in_place(notebook: str | os.PathLike[str], *, kernel_name: str = "py
     client.execute()
     nb.metadata.pop("widgets", None)
     atomic_write(path, (nbformat.writes(nb) + "\n").encode())
-
-
-if __name__ == "__main__":  # python -m syncstats.report NOTEBOOK...
-    import sys
-
-    for arg in sys.argv[1:]:
-        print(f"executing {arg}", file=sys.stderr)
-        execute_in_place(arg)

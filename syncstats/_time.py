@@ -1,0 +1,214 @@
+"""One home for the time rules: user-given times and durations, data time values.
+
+Every command-line option, library parameter and reader that turns text into a time or a
+duration goes through these functions, so a rule (what a time looks like, that a duration
+needs a unit, which times are plausible) is written once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import ParameterError
+
+__all__ = [
+    "TIME_UNIT", "ISO_DATETIME", "EPOCH_LIMIT", "parse_time_value", "to_utc", "parse_now",
+    "to_timedelta", "check_freq", "format_duration",
+]
+
+#: Resolution of every timestamp in the frames (``datetime64[us, UTC]``).
+TIME_UNIT = "us"
+
+#: An ISO-8601 date, optionally with a time and a zone (extended form, or the basic form
+#: ``20261001T130000Z``). ``pd.Timestamp`` alone would also take "13:00" as today, "0042"
+#: as the year 42, "05/10/2026" as May or October, or "Oct 1 2026": guesses, not values.
+ISO_DATETIME = re.compile(
+    r"^(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+    r"|\d{8}T\d{6}(?:[.,]\d+)?)"
+    r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+#: Epoch seconds at or beyond this (the year 5138) are not times: the readers' window
+#: for ``snapshot_at`` and ``session_start`` is ``0 <= t < EPOCH_LIMIT``.
+EPOCH_LIMIT = 1e11
+_EPOCH_TEXT = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+
+
+def parse_time_value(value: Any) -> pd.Timestamp | None:
+    """A data time value (ISO-8601 string or epoch seconds) as a UTC timestamp.
+
+    Strings without a zone are taken as UTC. Returns None when the value is unusable.
+
+    Examples
+    --------
+    >>> parse_time_value(1759017612.5)
+    Timestamp('2025-09-28 00:00:12.500000+0000', tz='UTC')
+    >>> parse_time_value("2026-10-01T15:00:00+02:00")
+    Timestamp('2026-10-01 13:00:00+0000', tz='UTC')
+    >>> parse_time_value("05/10/2026") is None
+    True
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float):
+            if not math.isfinite(value) or not 0 <= value < EPOCH_LIMIT:
+                return None
+            return pd.Timestamp(round(value * 1e6), unit="us", tz="UTC")
+        if isinstance(value, str):
+            if not ISO_DATETIME.match(value.strip()):
+                return None
+            ts = pd.Timestamp(value.strip())
+            if ts is pd.NaT:
+                return None
+            return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return None
+
+
+def to_utc(value: Any, name: str) -> pd.Timestamp:
+    """A user-given time as a UTC timestamp in microseconds.
+
+    Accepts a Timestamp or datetime (naive = UTC), an ISO-8601 string, or epoch seconds
+    (a number, or a string of digits). Anything else, an ambiguous form such as
+    ``05/10/2026`` included, is refused naming the parameter.
+
+    Examples
+    --------
+    >>> to_utc("2026-10-21T00:00Z", "now")
+    Timestamp('2026-10-21 00:00:00+0000', tz='UTC')
+    >>> to_utc(1790812800, "now")
+    Timestamp('2026-10-01 00:00:00+0000', tz='UTC')
+    >>> to_utc("05/10/2026", "--now")
+    Traceback (most recent call last):
+    ...
+    syncstats.exceptions.ParameterError: --now: expected an ISO-8601 time ... found '05/10/2026'
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if _EPOCH_TEXT.match(text):
+            value = float(text)
+        elif not ISO_DATETIME.match(text):
+            raise ParameterError(f"{name}: expected an ISO-8601 time (2026-10-21T00:00Z) or "
+                                 f"epoch seconds, found {value!r}")
+    if isinstance(value, bool):
+        raise ParameterError(f"{name}: expected a time, found {value!r}")
+    if isinstance(value, int | float | np.integer | np.floating):
+        ts = parse_time_value(float(value))
+        if ts is None:
+            raise ParameterError(f"{name}: epoch seconds must be finite, from 0 to "
+                                 f"{EPOCH_LIMIT:.0e}, found {value!r}")
+        return ts.as_unit(TIME_UNIT)
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ParameterError(f"{name}: expected a time, found {value!r} ({exc})") from None
+    if ts is pd.NaT:
+        raise ParameterError(f"{name}: expected a time, found NaT")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit(TIME_UNIT)
+
+
+def parse_now(value: str | None) -> pd.Timestamp | str | None:
+    """``--now``: None (the current time, decided later), ``'latest'``, or a time.
+
+    Examples
+    --------
+    >>> parse_now("LATEST"), parse_now("2026-10-21")
+    ('latest', Timestamp('2026-10-21 00:00:00+0000', tz='UTC'))
+    """
+    if value is None:
+        return None
+    if value.strip().lower() == "latest":
+        return "latest"
+    return to_utc(value, "--now")
+
+
+_DAY_WEEK = re.compile(r"(\d)\s*([dw])(?![a-z])")
+
+
+def to_timedelta(value: Any, name: str) -> pd.Timedelta:
+    """A positive duration with a unit, such as ``"24h"``, ``"7d"`` or a Timedelta.
+
+    A bare number is refused (pandas would read ``"24"`` as 24 nanoseconds), with the
+    likely meaning as a hint.
+
+    Examples
+    --------
+    >>> to_timedelta("7d", "--window")
+    Timedelta('7 days 00:00:00')
+    >>> to_timedelta("24", "--window")
+    Traceback (most recent call last):
+    ...
+    syncstats.exceptions.ParameterError: --window: '24' has no unit; did you mean 24h? ...
+    """
+    if isinstance(value, bool) or isinstance(value, int | float | np.integer | np.floating):
+        raise ParameterError(f"{name}: {value!r} has no unit; did you mean {value}h? "
+                             "(units: s, min, h, d, w)")
+    text = value
+    if isinstance(value, str):
+        stripped = value.strip()
+        if _EPOCH_TEXT.match(stripped):
+            raise ParameterError(f"{name}: {value!r} has no unit; did you mean {stripped}h? "
+                                 "(units: s, min, h, d, w)")
+        # "7d"/"2w" read naturally; pandas deprecates the lowercase unit letters
+        text = _DAY_WEEK.sub(lambda m: m.group(1) + m.group(2).upper(), stripped)
+    try:
+        td = pd.Timedelta(text)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ParameterError(
+            f"{name}: expected a duration like '24h' or '7d', found {value!r} ({exc})"
+        ) from None
+    if td is pd.NaT or td <= pd.Timedelta(0):
+        raise ParameterError(f"{name}: expected a positive duration, found {value!r}")
+    return td
+
+
+def check_freq(freq: Any, name: str = "freq") -> pd.DateOffset:
+    """A pandas frequency (``'1h'``, ``'6h'``, ``'1D'``, ``'1W'``), refused early when bad.
+
+    Examples
+    --------
+    >>> check_freq("6h")
+    <6 * Hours>
+    """
+    if isinstance(freq, str) and _EPOCH_TEXT.match(freq.strip()):
+        raise ParameterError(f"{name}: {freq!r} has no unit; did you mean {freq.strip()}h? "
+                             "(a pandas frequency such as 1h, 6h, 1D, 1W)")
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError):
+        raise ParameterError(f"{name}: expected a pandas frequency like '1h', '6h', '1D' or "
+                             f"'1W', found {freq!r}") from None
+    if offset is None:
+        raise ParameterError(f"{name}: expected a pandas frequency like '1h' or '1D', "
+                             f"found {freq!r}")
+    return offset
+
+
+def format_duration(td: Any) -> str:
+    """A duration as compact text: ``'13d 5h'``, ``'6h'``, ``'2h 30m'``, ``'45s'``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> format_duration(pd.Timedelta("13 days 05:39:00")), format_duration("6h")
+    ('13d 5h 39m', '6h')
+    """
+    if td is None or td is pd.NaT:
+        return "n/a"
+    secs = int(round(pd.Timedelta(td).total_seconds()))
+    sign = "-" if secs < 0 else ""
+    secs = abs(secs)
+    d, rem = divmod(secs, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    parts = [f"{d}d"] * bool(d) + [f"{h}h"] * bool(h) + [f"{m}m"] * bool(m)
+    if not parts:
+        parts = [f"{s}s"]
+    return sign + " ".join(parts)
