@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "replacement_mode", "check_writable"]
+__all__ = ["atomic_write", "replacement_mode", "check_writable", "describe_os_error"]
 
 
 def _umask() -> int:
@@ -94,3 +95,9 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     os.unlink(probe)
     return target
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``'Permission denied (EACCES)'``: the OS error's text and symbolic name."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return f"{exc.strerror or exc}" + (f" ({name})" if name else "")

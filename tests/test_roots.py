@@ -241,7 +241,7 @@ def test_unreadable_files_and_folders_are_issues(shared_tmp):
     out = json.loads(res.stdout)
     by_path = {Path(p).name: (s, k, d) for s, p, _line, k, d in out["issues"]}
     assert by_path["history.jsonl"][1] == "unreadable"
-    assert "permission denied" in by_path["history.jsonl"][2].lower()
+    assert "Permission denied (EACCES)" in by_path["history.jsonl"][2]
     assert by_path["logs"][1] == "unreadable" and "cannot be listed" in by_path["logs"][2]
     assert by_path["w2"][:2] == ("w2", "unreadable")
     assert out["sources"] == ["w1", "w2"] and out["snapshots"] == 1

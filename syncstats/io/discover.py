@@ -13,6 +13,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .._fsutil import describe_os_error
 from ..exceptions import InputError, ParameterError
 from ._common import Issues
 from .dlq import has_dead_letters, read_dlq_files
@@ -99,7 +100,8 @@ def _examine(path: Path, source: str, found: Discovery, *, follow: bool = False)
         problem("unreadable", f"{'a link to ' if is_link else ''}{special}: not opened")
         return None
     if not os.access(path, os.R_OK):
-        problem("unreadable", "permission denied: the file cannot be read")
+        denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        problem("unreadable", f"cannot be opened for reading: {describe_os_error(denied)}")
         return None
     return "file"
 
@@ -131,12 +133,10 @@ def _walk(folder: Path, source: str, found: Discovery) -> list[Path]:
 
 
 def _classify(files: list[Path], kinds: dict[str, list[Path]]) -> None:
-    names = {f.name for f in files}
     for f in files:
         name = f.name
         if _matches(name, _SIDECARS):
-            stem = name.rsplit("-", 1)[0]
-            if stem in names:  # read with its database
+            if f.with_name(name.rsplit("-", 1)[0]).exists():  # read (or reported) with its DB
                 continue
             kinds["ignored"].append(f)
         elif _matches(name, _LEFTOVERS) or name in _WORKER_STATE:

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .._fsutil import describe_os_error
 from ..exceptions import SQLiteStateError
 
 __all__ = ["open_committed", "read_committed", "Committed", "MAX_COPY_BYTES"]
@@ -149,12 +150,6 @@ def _readable(path: str) -> OSError | None:
         return exc
     os.close(fd)
     return None
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``'Permission denied (EACCES)'``: the OS error's text and symbolic name."""
-    name = errno.errorcode.get(exc.errno or 0, "")
-    return f"{exc.strerror or exc}" + (f" ({name})" if name else "")
 
 
 def _size(path: str) -> int:
