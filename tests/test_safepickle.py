@@ -8,11 +8,21 @@ import textwrap
 import time
 from collections import OrderedDict
 from datetime import datetime
+from typing import Any
 
 import pytest
+from helpers_reliability import scaled
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from syncstats import UnsafePickleError
-from syncstats.recording.safepickle import MAX_BLOB_BYTES, MAX_DEPTH, MAX_INT_BITS, safe_loads
+from syncstats.recording.safepickle import (
+    MAX_BLOB_BYTES,
+    MAX_DEPTH,
+    MAX_INT_BITS,
+    MAX_SIZE,
+    safe_loads,
+)
 
 JOB = {
     "job_id": 17,
@@ -413,3 +423,83 @@ def test_worst_case_blobs_take_bounded_time(name):
     assert time.perf_counter() - start < 2.0
     # 200 * 200 * 201 items: over MAX_SIZE; 99 * 99 * 91: under it
     assert refused == (name == "shared-bomb")
+
+
+def _violations(value: Any) -> set[str]:
+    """What safe_loads must refuse in *value*, computed independently of it: integers
+    wider than MAX_INT_BITS, keys and set elements it does not admit, more than
+    MAX_SIZE items and characters (per reference), more than MAX_DEPTH levels."""
+    found: set[str] = set()
+    sizes: dict[int, tuple[int, int]] = {}
+
+    def key_ok(key: Any) -> bool:
+        if type(key) is int:
+            return key.bit_length() <= 64
+        return type(key) in (str, bytes, float, bool, type(None))
+
+    def walk(item: Any) -> tuple[int, int]:  # (size, depth) of a container
+        if id(item) in sizes:
+            return sizes[id(item)]
+        slots = [*item, *item.values()] if type(item) is dict else list(item)
+        if type(item) in (dict, set, frozenset):
+            found.update("key" for k in item if not key_ok(k))
+        size, depth = 1, 1
+        for v in slots:
+            if type(v) in (dict, list, tuple, set, frozenset):
+                s, d = walk(v)
+                size, depth = size + s, max(depth, d + 1)
+            else:
+                size += 1 + len(v) if type(v) in (str, bytes, bytearray) else 1
+                if type(v) is int and v.bit_length() > MAX_INT_BITS:
+                    found.add("int")
+        sizes[id(item)] = (size, depth)
+        return size, depth
+
+    if type(value) is int and value.bit_length() > MAX_INT_BITS:
+        found.add("int")
+    elif type(value) in (dict, list, tuple, set, frozenset):
+        size, depth = walk(value)
+        if size > MAX_SIZE:
+            found.add("size")
+        if depth > MAX_DEPTH:
+            found.add("depth")
+    return found
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.floats(), st.text(max_size=6),
+                     st.binary(max_size=4), st.integers(-(2**300), 2**300),
+                     st.integers(-(2**70), 2**70), st.integers(-5, 5),
+                     st.sampled_from([2**256, -(2**256), 2**256 - 1, 10**90, "x" * 3000]))
+_keys = st.one_of(st.text(max_size=4), st.integers(-(2**70), 2**70), st.none(),
+                  st.tuples(st.integers(0, 2)), st.binary(max_size=2))
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.tuples(inner, inner),
+    st.dictionaries(_keys, inner, max_size=4), st.sets(_keys, max_size=3),
+    st.builds(lambda x, n: [x] * n, inner,
+              st.integers(0, 40) | st.sampled_from([1500, 2500]))), max_leaves=10)
+
+
+@settings(max_examples=scaled(60, 2000), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(value=_values, protocol=st.integers(0, pickle.HIGHEST_PROTOCOL))
+def test_random_values_are_refused_exactly_when_a_bound_is_crossed(value, protocol):
+    """The bound mechanism itself: decoded (equal) iff no bound is crossed, else
+    refused naming the reason; either within 2 s on a loaded machine."""
+    blob = pickle.dumps(value, protocol=protocol)
+    if len(blob) > MAX_BLOB_BYTES:
+        return
+    expected = _violations(value)
+    event(",".join(sorted(expected)) or "decoded")
+    start = time.perf_counter()
+    try:
+        result = safe_loads(blob)
+    except UnsafePickleError as exc:
+        assert expected, f"refused without reason: {exc}"
+        reasons = {"int": "refused an integer", "key": "key", "size": "items and characters",
+                   "depth": "nested too deeply"}
+        assert any(reasons[r] in str(exc) for r in expected), (expected, str(exc))
+    else:
+        assert not expected
+        if len(blob) < 4096:  # == on a big DAG is slow; repr: NaN is not == itself
+            assert result == value or repr(result) == repr(value)
+    assert time.perf_counter() - start < 2.0
