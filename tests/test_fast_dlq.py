@@ -32,8 +32,6 @@ from syncstats import read_dlq, schemas
 from syncstats.io import _fastdlq
 from syncstats.recording.dlq import DLQ_INDEXES, DLQ_SCHEMA
 
-pytestmark = pytest.mark.skipif(not _fastdlq.available(), reason="adbc_driver_sqlite missing")
-
 DATA = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = ("id", "job_id", "scene_id", "job_data", "error_type", "error_message",
            "stack_trace", "retry_count", "failed_at")

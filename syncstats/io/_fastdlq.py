@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from .._time import EPOCH_LIMIT
 
-__all__ = ["read_dead_letters", "available", "MIN_FILE_BYTES"]
+__all__ = ["read_dead_letters", "MIN_FILE_BYTES"]
 
 #: Databases smaller than this are read by the reference: below ~1 MB (~500 rows of 1 KB
 #: traces) both take ~30 ms, mostly fixed costs; at 4 MB the fast path takes 32 ms and the
@@ -62,15 +62,6 @@ _UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 class _Declined(Exception):
     """The fast path cannot reproduce the reference on this database."""
-
-
-def available() -> bool:
-    """True when ADBC's SQLite driver can be imported."""
-    try:
-        import adbc_driver_sqlite.dbapi  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def read_dead_letters(

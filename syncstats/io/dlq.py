@@ -301,7 +301,7 @@ def _fast_candidate(f: Path, decode_jobs: bool) -> bool:
         big = os.stat(f).st_size >= _fastdlq.MIN_FILE_BYTES
     except OSError:
         return False
-    return big and _fastdlq.available()
+    return big  # adbc-driver-sqlite is a dependency (pyproject.toml), not an option
 
 
 def _read_sqlite(
