@@ -156,7 +156,7 @@ def read_parquet_dask(
     return SyncData(
         snapshots=frames["snapshots"], errors=frames["errors"],
         dlq=load_files(store_files(root, "dlq", wanted), "dlq"),
-        issues=load_files(store_files(root, "issues", wanted), "issues"),
+        issues=load_files(store_files(root, "issues", wanted), "issues"), layout="store",
     )
 
 
@@ -202,7 +202,7 @@ def from_syncdata(data: Any, *, npartitions: int | None = None) -> Any:
             frames[table] = dd.from_map(_piece, pieces, meta=frame.iloc[:0],
                                         enforce_metadata=False)
     return SyncData(snapshots=frames["snapshots"], errors=frames["errors"], dlq=data.dlq,
-                    issues=data.issues)
+                    issues=data.issues, layout=data.layout)
 
 
 def connect(scheduler: str | None = None, *, n_workers: int | None = None) -> Any:

@@ -189,6 +189,7 @@ def test_dask_results_equal_pandas(which, client, sample, store, fleet_data, fle
     for window in ("24h", "7d", None):
         got = syncstats.batch_summary(lazy, window=window).to_dict()
         want = syncstats.batch_summary(data, window=window).to_dict()
+        assert (got.pop("layout"), want.pop("layout")) == ("store", "fleet")  # where from
         assert got == want
 
 
@@ -238,7 +239,8 @@ def test_cli_export_then_summary_and_check_with_the_dask_engine(capsys, tmp_path
     assert got["processed"] == want["processed"] > 0
     # the store's issues come from the export; the window's numbers are the same
     assert set(got) == set(want)
-    for key in set(want) - {"issues"}:
+    assert (got["layout"], want["layout"]) == ("store", "fleet")
+    for key in set(want) - {"issues", "layout"}:
         assert got[key] == want[key], key
 
     args = ("--now", NOW, "--window", "1h", "--min-success-rate", "0.5", "--slo", "0.9",

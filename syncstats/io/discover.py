@@ -348,12 +348,12 @@ def load(
     from .parquet import is_store, read_parquet
 
     if is_store(root):
-        return replace(read_parquet(root, engine=engine), layout="store")
+        return read_parquet(root, engine=engine)
     data = _load_files(root, tz, on_error)
     if engine == "dask":
         from ..fleet import from_syncdata
 
-        return replace(from_syncdata(data), layout=data.layout)
+        return from_syncdata(data)
     return data
 
 

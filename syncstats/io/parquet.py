@@ -309,7 +309,7 @@ def read_parquet(
                              f"{sorted(unknown)}")
     out = {name: load_files(store_files(root, name, sources), name) for name in TABLES
            if name in wanted}
-    return SyncData(**out)
+    return SyncData(**out, layout="store")
 
 
 def is_store(path: str | os.PathLike[str]) -> bool:
