@@ -289,15 +289,15 @@ def read_log(
 
     Files are streamed (read in blocks of a few MB), so memory does not grow with the
     file's size (only with the number of ``Stats:`` lines). The worker's lines are read
-    by a vectorised fast path (:mod:`syncstats.io._fastlog`); any line it cannot read
+    by a vectorised fast path (``syncstats.io._fastlog``); any line it cannot read
     exactly as the per-line reader would is read by that reader.
 
     Parameters
     ----------
     path : str, path or list of them
         A log file (``.gz`` allowed), a directory (recursively: the names of
-        :data:`LOG_PATTERNS`, ``*.log``, ``*.log.N``, ``*.log.gz``, ``*journal*.txt``,
-        ...) or a glob.
+        :data:`~syncstats.io.log.LOG_PATTERNS`, ``*.log``, ``*.log.N``, ``*.log.gz``,
+        ``*journal*.txt``, ...) or a glob.
     tz : str, default 'UTC'
         Time zone of the host's zone-less (logrus) log timestamps (IANA name), whatever
         the capture; timestamps that carry an offset are used as they are. Ambiguous
