@@ -3,7 +3,7 @@
 This is the recording side described by the worker's design note: the same fields,
 methods and semantics, with the cumulative-merge bug fixed. The original merged the whole
 file into in-memory totals that already contained it, so every save doubled every counter
-(FORMATS.md §1). Here each instance remembers what it last loaded or saved (its
+(docs/formats.md §1). Here each instance remembers what it last loaded or saved (its
 *baseline*) and :meth:`SyncStats.save_to_file` adds to the file only what was recorded
 since then, under a file lock, with an atomic replace.
 """
