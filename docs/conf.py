@@ -80,7 +80,16 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "navbar_align": "left",
+    "header_links_before_dropdown": 4,
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+# The left sidebar lists a section's pages: only the API reference has any; elsewhere it
+# would be an empty column.
+html_sidebars = {
+    page: [] for page in (
+        "index", "getting-started", "formats", "numbers", "recipes", "cli", "security",
+        "notebooks/*",
+    )
+}

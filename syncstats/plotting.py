@@ -300,7 +300,7 @@ def plot_success_rate(
     Axes
         *ax*. Each source's line covers its complete buckets; a bucket still in progress
         (``partial``) is drawn with a hollow marker on a dotted segment. The band is the
-        ``success_low``..``success_high`` interval; buckets with no attempts are gaps.
+        ``success_low`` to ``success_high`` interval; buckets with no attempts are gaps.
         Legend entries (source names) are shortened to :data:`LABEL_WIDTH` characters.
         One point per row of *trend*: nothing here scales with its time span.
 
