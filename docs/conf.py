@@ -45,6 +45,7 @@ autosummary_generate = True  # stub pages under api/generated/ (git-ignored)
 autosummary_imported_members = True
 autodoc_typehints = "none"  # numpydoc docstrings carry the types
 autodoc_member_order = "bysource"
+toc_object_entries_show_parents = "hide"  # "On this page": record_success, not SyncStats...
 numpydoc_show_class_members = False  # the class templates list members themselves
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
