@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "syncstats needs Python 3.11+, found " + sys.version)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,dask,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask,docs,bench]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -45,7 +45,7 @@ notebooks: $(STAMP)
 
 # Regenerate the committed sample data (deterministic).
 data: $(STAMP)
-	$(BIN)/python -m syncstats.simulate --out data
+	$(BIN)/syncstats simulate data --overwrite
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

@@ -311,6 +311,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import run
+
+    run(args, args.out, quiet=args.quiet)
+    return EXIT_OK
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    from .report import copy_notebooks
+
+    written = copy_notebooks(args.dir, data=args.data, overwrite=args.force)
+    if not args.quiet:
+        for path in written:
+            print(f"wrote {escape_terminal(path)}", file=sys.stderr)
+        print(f"open them with: jupyter lab {escape_terminal(args.dir)}", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The ``syncstats`` argument parser (the CLI reference of the docs is built from it)."""
@@ -459,6 +477,37 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["html", "ipynb", "md"], default="html")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_report)
+
+    from .simulate import add_arguments as simulate_arguments
+
+    m = sub.add_parser(
+        "simulate", help="write simulated sample data (try everything without a worker)",
+        formatter_class=fmt,
+        description="Simulate sync workers deterministically and write what they leave "
+                    "behind (snapshot copies, a JSON Lines history, host logs, dlq.db) "
+                    "with the defects seen in the wild, plus truth.json (what happened).",
+        epilog="example:\n  syncstats simulate demo && syncstats report demo --now latest\n"
+               "  syncstats simulate demo --days 7 --sources 3 --defects none --overwrite",
+    )
+    m.add_argument("out", metavar="OUT", help="the folder to write (one folder per worker)")
+    simulate_arguments(m)
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=cmd_simulate)
+
+    b = sub.add_parser(
+        "notebooks", help="copy the analyst notebooks, ready to open in Jupyter",
+        formatter_class=fmt,
+        description="Copy the analyst notebooks (batch summary, DLQ triage) into DIR, "
+                    "their data_path parameter set to PATH and their outputs cleared.",
+        epilog="example:\n  syncstats notebooks analysis --data /srv/syncstats-data\n"
+               "  jupyter lab analysis",
+    )
+    b.add_argument("dir", metavar="DIR", help="the folder to copy into (created if missing)")
+    b.add_argument("--data", default=".", metavar="PATH",
+                   help="what the notebooks analyse (default: the current directory)")
+    b.add_argument("--force", action="store_true", help="replace notebooks already in DIR")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=cmd_notebooks)
     return p
 
 

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from . import schemas
-from .exceptions import ParameterError
+from .exceptions import MissingDependencyError, ParameterError
 
 __all__ = ["is_dask", "read_parquet_dask", "from_syncdata", "connect", "close_client",
            "map_sources", "per_source", "reduce_sources", "compute", "window_rows"]
@@ -65,9 +65,9 @@ def _no_string_conversion() -> Any:
 def _require_dask() -> Any:
     try:
         import dask.dataframe as dd
-    except ImportError as exc:  # pragma: no cover - the [dask] extra is not installed
-        raise ParameterError(
-            "engine='dask' needs dask: pip install 'syncstats[dask]' "
+    except ImportError as exc:  # the [dask] extra is not installed
+        raise MissingDependencyError(
+            "engine='dask' needs the dask extra: pip install 'syncstats[dask]' "
             f"(dask[dataframe] and distributed); import failed: {exc}"
         ) from None
     return dd

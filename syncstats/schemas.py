@@ -18,7 +18,17 @@ frame           columns (dtype)
 ``dlq``         source (category), id (int64), job_id, scene_id (Int64), error_type
                 (category), error_message, stack_trace (str), retry_count (Int64),
                 failed_at (datetime64[us, UTC]), origin (str: the database or export
-                path); with ``decode_jobs=True`` also ``job.<field>`` columns
+                path); with ``decode_jobs=True`` also the ``job.*`` columns below
+``job.*``       (:data:`DLQ_JOB`, after the ``dlq`` columns) job_id, scene_id (Int64),
+                update_type (str), data (object: the dict as decoded), enqueued_at
+                (datetime64[us, UTC]), job_key (str), retry_count (Int64),
+                next_retry_at (datetime64[us, UTC]), last_error_type (str), extra
+                (object: a dict of the job's other keys, None when there are none);
+                then up to :data:`MAX_JOB_COLUMNS` ``job.<key>`` columns (object) for
+                the first other str keys met (in file and row order), taken out of
+                ``extra``. Missing when the job lacks the field or its blob is
+                undecodable; a value of another type, an integer beyond int64 or a time
+                outside 1970..5138 is missing too, and an issue
 ``issues``      source (category), path (str), line (Int64: 1-based line, or DLQ row id;
                 NA for a whole file), kind (category), detail (str)
 ==============  =====================================================================
@@ -40,6 +50,9 @@ __all__ = [
     "SNAPSHOTS",
     "ERRORS",
     "DLQ",
+    "DLQ_JOB",
+    "JOB_EXTRA",
+    "MAX_JOB_COLUMNS",
     "ISSUES",
     "COUNTERS",
     "conform",
@@ -109,6 +122,32 @@ DLQ = Schema(
     },
     sort_by=("source", "failed_at"),
 )
+#: Name of the column of a decoded job's keys that are not :data:`DLQ_JOB` fields.
+JOB_EXTRA = "job.extra"
+#: The job dict's fields (FORMATS section 4, Stash2Plex ``worker/processor.py``), always
+#: columns with ``read_dlq(decode_jobs=True)``, and ``job.extra``. Integers are
+#: nullable (jobs moved straight to the DLQ lack ``retry_count``), epoch seconds UTC
+#: times. Not part of :data:`DLQ`: the frame without ``decode_jobs`` lacks them.
+DLQ_JOB = Schema(
+    "dlq job",
+    {
+        "job.job_id": "Int64",
+        "job.scene_id": "Int64",
+        "job.update_type": "str",
+        "job.data": "object",
+        "job.enqueued_at": "datetime",
+        "job.job_key": "str",
+        "job.retry_count": "Int64",
+        "job.next_retry_at": "datetime",
+        "job.last_error_type": "str",
+        JOB_EXTRA: "object",
+    },
+)
+#: Most further ``job.<key>`` columns: a job's other keys (int keys, and str keys beyond
+#: these, so that 60,000 keys cost no 60,000 columns) stay in ``job.extra``. An int key
+#: 1 and a str key "1" thus never share the name ``job.1``: only a str key is a column.
+MAX_JOB_COLUMNS = 16
+
 ISSUES = Schema(
     "issues",
     {

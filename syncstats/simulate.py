@@ -67,6 +67,9 @@ from .recording import SANITY_CEILING, DeadLetterQueue, SyncStats
 
 __all__ = [
     "DEFECTS",
+    "add_arguments",
+    "run",
+    "source_names",
     "DEFAULT_DEFECTS",
     "DEFAULT_START",
     "simulate",
@@ -1548,18 +1551,31 @@ def _parse_defects_args(values: list[str] | None) -> str | dict[str, set[str]] |
     return common
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point (``python -m syncstats.simulate``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m syncstats.simulate",
-        description="Simulate sync workers deterministically and write their artefacts.",
-    )
-    parser.add_argument("--out", required=True, help="output directory")
+def source_names(values: Sequence[str]) -> list[str]:
+    """``--sources``: names, or one number N for N workers named worker-a, worker-b, ...
+
+    Examples
+    --------
+    >>> source_names(["3"]), source_names(["x", "y"])
+    (['worker-a', 'worker-b', 'worker-c'], ['x', 'y'])
+    """
+    if len(values) == 1 and values[0].isdigit():
+        n = int(values[0])
+        if not 1 <= n <= 1000:
+            raise ParameterError(f"--sources: expected 1 to 1000 workers, found {n}")
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        return [f"worker-{letters[i]}" if i < 26 else f"worker-{i + 1}" for i in range(n)]
+    return list(values)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options (all but the output folder), for both command lines."""
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--start", default=DEFAULT_START, help=f"start (default {DEFAULT_START})")
     parser.add_argument("--days", type=int, default=21, help="days to simulate (default 21)")
     parser.add_argument(
-        "--sources", nargs="+", default=["worker-a", "worker-b"], help="worker names"
+        "--sources", nargs="+", default=["worker-a", "worker-b"],
+        help="worker names, or a number N of workers (default: worker-a worker-b)",
     )
     parser.add_argument(
         "--defects",
@@ -1577,31 +1593,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace existing source directories"
     )
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, out: str, *, quiet: bool = False) -> dict[str, Any]:
+    """Simulate as the parsed *args* say into *out*; print what was written unless *quiet*.
+
+    Raises
+    ------
+    ParameterError
+        On a bad option or when *out* holds a source folder and ``--overwrite`` is not
+        given.
+    """
+    if args.days < 1:
+        raise ParameterError(f"--days: expected at least 1, found {args.days}")
     began = time.perf_counter()
+    manifest = simulate(
+        out,
+        seed=args.seed,
+        start=args.start,
+        days=args.days,
+        sources=source_names(args.sources),
+        defects=_parse_defects_args(args.defects),
+        copy_retention_days=args.copy_retention_days,
+        overwrite=args.overwrite,
+    )
+    took = time.perf_counter() - began
+    if not quiet:
+        for source, info in manifest["sources"].items():
+            t = info["totals"]
+            defects = ", ".join(d["name"] for d in info["defects"]) or "none"
+            print(
+                f"{source}: {t['attempts']} attempts, {t['succeeded']} succeeded, "
+                f"{info['dlq']['rows']} DLQ rows, {info['files']['snapshots']} copies, "
+                f"{info['files']['history_lines']} history lines; defects: {defects}"
+            )
+        print(f"wrote {out} in {took:.1f}s", file=sys.stderr)
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``python -m syncstats.simulate``; ``syncstats simulate``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m syncstats.simulate",
+        description="Simulate sync workers deterministically and write their artefacts.",
+    )
+    parser.add_argument("--out", required=True, help="output directory")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
     try:
-        manifest = simulate(
-            args.out,
-            seed=args.seed,
-            start=args.start,
-            days=args.days,
-            sources=args.sources,
-            defects=_parse_defects_args(args.defects),
-            copy_retention_days=args.copy_retention_days,
-            overwrite=args.overwrite,
-        )
+        run(args, args.out)
     except ParameterError as exc:
         parser.error(str(exc))
-    took = time.perf_counter() - began
-    for source, info in manifest["sources"].items():
-        t = info["totals"]
-        defects = ", ".join(d["name"] for d in info["defects"]) or "none"
-        print(
-            f"{source}: {t['attempts']} attempts, {t['succeeded']} succeeded, "
-            f"{info['dlq']['rows']} DLQ rows, {info['files']['snapshots']} copies, "
-            f"{info['files']['history_lines']} history lines; defects: {defects}"
-        )
-    print(f"wrote {args.out} in {took:.1f}s", file=sys.stderr)
     return 0
 
 

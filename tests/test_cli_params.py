@@ -3,6 +3,8 @@ environment errors are theirs, bugs are bugs; data never drives the terminal."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -173,3 +175,49 @@ def test_data_never_drives_the_terminal(capsys, tmp_path):
     assert code == 0 and err == ""
     assert "\x1b" not in out and "\x07" not in out and out.count("\n") == 1
     assert "w\\u001b[2J\\u0007\\nSync summary: 999 of 999" in out
+
+
+CONTROL = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, 0x202E]))
+
+
+@pytest.mark.slow
+def test_random_control_characters_never_reach_the_terminal(tmp_path_factory):
+    """check, audit and summary print folder names (source names) and error types that
+    hold any control character escaped, on the layout's own lines only."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    name = st.text(st.sampled_from(CONTROL + "ab-"), min_size=1, max_size=12).filter(
+        lambda s: s not in (".", "..") and "\x00" not in s and "/" not in s)
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(source=name, error=st.text(st.sampled_from(CONTROL + "E"), min_size=1, max_size=8))
+    def check(source: str, error: str) -> None:
+        root = tmp_path_factory.mktemp("fleet")
+        (root / source).mkdir()
+        lines = []
+        for h, (processed, failed) in enumerate([(10, 1), (20, 2), (5, -1)]):
+            lines.append(json.dumps({
+                "jobs_processed": processed, "jobs_succeeded": processed - failed,
+                "jobs_failed": failed, "jobs_to_dlq": 0, "total_processing_time": 1.0,
+                "session_start": 1790812800.0, "errors_by_type": {error: failed},
+                "high_confidence_matches": processed - failed, "low_confidence_matches": 0,
+                "snapshot_at": f"2026-10-01T0{h}:00:00Z"}))
+        (root / source / "history.jsonl").write_text("\n".join(lines) + "\n")
+        for argv, expected_lines in (
+            (["check", str(root), "--max-age", "2h", "--now", "2026-10-01T03:00:00Z"], 1),
+            (["audit", str(root)], None),
+            (["summary", str(root), "--window", "24h", "--now", "2026-10-01T03:00:00Z"], None),
+        ):
+            buf, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
+                code = main(argv)
+            out = buf.getvalue()
+            assert code in (0, 1), (argv, err.getvalue())
+            printed = out.replace("\n", "")
+            assert not any(c in CONTROL for c in printed), (argv, out)
+            if expected_lines is not None:
+                assert out.count("\n") == expected_lines, out
+
+    check()

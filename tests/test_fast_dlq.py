@@ -32,8 +32,6 @@ from syncstats import read_dlq, schemas
 from syncstats.io import _fastdlq
 from syncstats.recording.dlq import DLQ_INDEXES, DLQ_SCHEMA
 
-pytestmark = pytest.mark.skipif(not _fastdlq.available(), reason="adbc_driver_sqlite missing")
-
 DATA = Path(__file__).resolve().parents[1] / "data"
 COLUMNS = ("id", "job_id", "scene_id", "job_data", "error_type", "error_message",
            "stack_trace", "retry_count", "failed_at")
@@ -177,7 +175,8 @@ def test_generated_database_in_several_batches(tmp_path):
 def test_rows_not_in_time_order_are_sorted_alike(tmp_path):
     rows = [row(1, failed_at="2026-10-02 00:00:00"), row(2, failed_at="2026-10-01 00:00:00"),
             row(3, failed_at=None), row(4, failed_at="2026-10-01 00:00:00"),
-            row(5, failed_at="0000-01-01 00:00:00"), row(6, failed_at="9999-12-31 23:59:59")]
+            # the ends of the plausible window (outside it: see test_dlq_decode.py)
+            row(5, failed_at="1970-01-01 00:00:00"), row(6, failed_at="5138-11-16 09:46:39")]
     db = make_db(tmp_path / "w" / "dlq.db", rows)
     assert compare(db) == [True]
     assert read_dlq(db).dlq["id"].tolist() == [5, 2, 4, 1, 6, 3]
@@ -237,6 +236,10 @@ DECLINED = {
     "blob scene_id": (row(3, scene_id=b"\x01"), DLQ_SCHEMA),
     "integer failed_at": (row(3, failed_at=1790812800), DLQ_SCHEMA),
     "real failed_at": (row(3, failed_at=1790812800.5), DLQ_SCHEMA),
+    # canonical, but outside the window snapshots and logs use (1970..5138)
+    "failed_at year 1": (row(3, failed_at="0001-01-01 00:00:00"), DLQ_SCHEMA),
+    "failed_at 1969": (row(3, failed_at="1969-12-31 23:59:59"), DLQ_SCHEMA),
+    "failed_at 9999": (row(3, failed_at="9999-12-31 23:59:59"), DLQ_SCHEMA),
     "null id": (row(3, id=None), NO_PK),
     "duplicate id": (row(3, id=1), NO_PK),
     "real id": (row(3, id=2.5), NO_PK),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers_log import FastRows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import fast_and_reference
@@ -41,20 +42,6 @@ PAYLOAD = {
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-
-
-class FastRows:
-    """Counts the rows the fast path reads itself (not through the reference)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.rows = 0
-        real = fastlog._assemble
-
-        def spy(fast, *args):
-            self.rows += fast.rows
-            return real(fast, *args)
-
-        monkeypatch.setattr(fastlog, "_assemble", spy)
 
 
 def both(path, **kw):

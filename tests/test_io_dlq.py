@@ -274,9 +274,11 @@ def test_decode_jobs_adds_job_columns(tmp_path):
     dlq = data.dlq
     schemas.validate(dlq, schemas.DLQ)
     assert list(dlq.columns[: len(schemas.DLQ.names)]) == schemas.DLQ.names
-    assert sorted(c for c in dlq.columns if c.startswith("job.")) == sorted(
-        f"job.{k}" for k in job(0, 0)
-    )
+    assert [c for c in dlq.columns if c.startswith("job.")] == schemas.DLQ_JOB.names
+    assert sorted(schemas.DLQ_JOB.names) == sorted([f"job.{k}" for k in job(0, 0)]
+                                                    + [schemas.JOB_EXTRA])
+    schemas.validate(dlq[schemas.DLQ_JOB.names], schemas.DLQ_JOB)
+    assert dlq[schemas.JOB_EXTRA].isna().all()
     assert dlq["job.enqueued_at"].dtype == schemas.UTC_DTYPE
     assert dlq["job.enqueued_at"].tolist() == [
         utc("2026-10-01 15:00:00"),

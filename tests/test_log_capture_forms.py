@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers_log import FastRows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import fast_and_reference
 
 import syncstats
-import syncstats.io._fastlog as fastlog
 import syncstats.io.log as log_module
 from syncstats import schemas
 from syncstats.io.discover import discover
@@ -76,20 +76,6 @@ def write(path: Path, lines: list[str | bytes], end: bytes = b"\n") -> Path:
                    for ln in lines) + end
     path.write_bytes(gzip.compress(raw, mtime=0) if path.suffix == ".gz" else raw)
     return path
-
-
-class FastRows:
-    """Counts the rows the fast path reads itself (not through the reference)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.rows = 0
-        real = fastlog._assemble
-
-        def spy(fast, *args):
-            self.rows += fast.rows
-            return real(fast, *args)
-
-        monkeypatch.setattr(fastlog, "_assemble", spy)
 
 
 def read(path, **kw) -> syncstats.SyncData:

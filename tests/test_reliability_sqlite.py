@@ -33,7 +33,7 @@ from helpers_sqlite import (
     setpriv_works,
 )
 
-from syncstats.io import _fastdlq, read_dlq
+from syncstats.io import read_dlq
 
 COMMITTED = 40
 EXPECTED = [list(committed_row(i)) for i in range(1, COMMITTED + 1)]
@@ -93,8 +93,6 @@ def folder_modes() -> list[object]:
 def test_killed_writer_state_reads_exactly_the_committed_rows_and_writes_nothing(
     originals, tmp_path, state, folder, engine
 ):
-    if engine == "fast" and not _fastdlq.available():
-        pytest.skip("adbc_driver_sqlite not installed")
     d = tmp_path / "data"
     shutil.copytree(originals[state], d, copy_function=shutil.copy2)
     tmp = tmp_path / "tmp"

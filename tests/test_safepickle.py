@@ -5,13 +5,24 @@ from __future__ import annotations
 import pickle
 import sys
 import textwrap
+import time
 from collections import OrderedDict
 from datetime import datetime
+from typing import Any
 
 import pytest
+from helpers_reliability import scaled
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from syncstats import UnsafePickleError
-from syncstats.recording.safepickle import MAX_BLOB_BYTES, MAX_DEPTH, safe_loads
+from syncstats.recording.safepickle import (
+    MAX_BLOB_BYTES,
+    MAX_DEPTH,
+    MAX_INT_BITS,
+    MAX_SIZE,
+    safe_loads,
+)
 
 JOB = {
     "job_id": 17,
@@ -74,18 +85,37 @@ def test_accepts_bytes_like_input(wrap):
 
 
 def test_shared_references_decode_fast():
-    """A DAG with 2**60 paths but 60 distinct lists is fine (no path explosion)."""
+    """A DAG of 20 distinct lists standing for 2**20 elements is fine (no path explosion)."""
     value: list = [1]
-    for _ in range(60):
+    for _ in range(20):
         value = [value, value]
+    start = time.perf_counter()
     result = safe_loads(pickle.dumps(value))
+    assert time.perf_counter() - start < 2.0
     levels = 0
-    while result != [1]:  # never compare whole DAGs: == would walk all 2**60 paths
+    while result != [1]:  # never compare whole DAGs: == walks every path
         assert len(result) == 2
         assert result[0] is result[1]
         result = result[0]
         levels += 1
-    assert levels == 60
+    assert levels == 20
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_shared_references_standing_for_too_much_are_refused(protocol):
+    """A DAG with 2**60 paths (60 distinct lists) would hang whoever walks it later
+    (``repr``, ``==``, ``json.dumps``): refused, and quickly (sizes are memoised)."""
+    value: list = [1]
+    for _ in range(60):
+        value = [value, value]
+    start = time.perf_counter()
+    with pytest.raises(UnsafePickleError, match="items and characters"):
+        safe_loads(pickle.dumps(value, protocol=protocol))
+    assert time.perf_counter() - start < 2.0
+    # one string of 64 KiB referenced 100 times: 6.5 M characters
+    with pytest.raises(UnsafePickleError, match="items and characters"):
+        safe_loads(pickle.dumps(["x" * 65536] * 100, protocol=protocol))
+    assert len(safe_loads(pickle.dumps(["x" * 65536] * 60, protocol=protocol))) == 60
 
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
@@ -250,3 +280,226 @@ def test_refused_global_is_never_imported(tmp_path, monkeypatch):
     assert pickle.loads(blob) == ()
     assert marker.read_text() == "imported"
     sys.modules.pop(module, None)
+
+
+# --------------------------------------------------------------------------------------
+# Bounded work (issue 13): integers, keys, sizes
+# --------------------------------------------------------------------------------------
+
+BIG = 10**4999  # 5,000 digits: int()/str() refuse beyond 4,300 (ValueError)
+
+
+@pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))  # 0-1: below
+@pytest.mark.parametrize(
+    "value",
+    [BIG, -BIG, {BIG: 1}, {"enqueued_at": 10**400}, [2**MAX_INT_BITS], {"k": -(2**300)}],
+    ids=["5000-digits", "negative", "key", "10**400", "limit+1-bits", "nested"],
+)
+def test_integers_wider_than_the_limit_are_refused(value, protocol):
+    with pytest.raises(UnsafePickleError, match="refused an integer"):
+        safe_loads(pickle.dumps(value, protocol=protocol))
+    # just within the limits: decoded (2**70 is reported by read_dlq for its field)
+    within = {"retry_count": 2**70, "a": 2**MAX_INT_BITS - 1, "b": -(2**MAX_INT_BITS - 1),
+              2**64 - 1: 0, -(2**64 - 1): 1}
+    assert safe_loads(pickle.dumps(within, protocol=protocol)) == within
+
+
+def test_text_integer_opcodes_are_checked_before_parsing():
+    """Protocol 0's INT and LONG carry decimal text: a long one is refused unparsed."""
+    for blob in (b"I" + b"9" * 5000 + b"\n.", b"L" + b"9" * 5000 + b"L\n.",
+                 b"I" + b"9" * 100 + b"\n.", pickle.dumps(10**400, protocol=0),
+                 pickle.dumps([2**MAX_INT_BITS], protocol=1)):
+        with pytest.raises(UnsafePickleError, match="refused an integer"):
+            safe_loads(blob)
+    assert safe_loads(b"I01\n.") is True and safe_loads(b"I00\n.") is False
+    assert safe_loads(b"L" + str(2**70).encode() + b"L\n.") == 2**70
+
+
+def test_long4_size_is_checked_before_reading():
+    blob = b"\x80\x04\x8b" + (2**31 - 1).to_bytes(4, "little") + b"\x00" * 64 + b"."
+    with pytest.raises(UnsafePickleError, match="refused an integer of 2,147,483,647 bytes"):
+        safe_loads(blob)
+
+
+def _setitems(pairs: list[tuple[bytes, bytes]], protocol: int) -> bytes:
+    """A dict pickle written by hand: ``{`` MARK key value ... SETITEMS (no dumps: building
+    a dict of colliding keys first would take as long as the attack)."""
+    head = b"\x80" + bytes([protocol])
+    return head + b"}(" + b"".join(k + v for k, v in pairs) + b"u."
+
+
+def _long1(value: int) -> bytes:
+    data = pickle.encode_long(value)
+    return b"\x8a" + bytes([len(data)]) + data
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_colliding_integer_keys_are_refused_quickly(protocol):
+    """hash(k * (2**61 - 1) + 1) == 1 for every k: 60,000 such keys make one dict take
+    minutes to build (each insertion probes all earlier keys). Keys wider than 64 bits
+    are refused before insertion."""
+    modulus = 2**61 - 1
+    pairs = [(_long1(k * modulus + 1), b"K\x00") for k in range(60_000)]
+    blob = _setitems(pairs, protocol)
+    assert len(blob) <= MAX_BLOB_BYTES
+    start = time.perf_counter()
+    with pytest.raises(UnsafePickleError, match="integer key of 65 bits"):
+        safe_loads(blob)
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize(
+    "value",
+    [{(1, 2): "x"}, {frozenset({1}): "x"}, {"ok": {(0,): 1}}, {(1, 2)}, frozenset({("a",)})],
+    ids=["tuple-key", "frozenset-key", "nested-tuple-key", "set-of-tuples", "frozenset-of-tuples"],
+)
+def test_keys_whose_hash_can_be_crafted_are_refused(value, protocol):
+    """Tuple hashes are deterministic: 2-tuples of 64-bit ints with one hash can be
+    computed offline by the ten thousand. Only scalar keys are decoded."""
+    with pytest.raises(UnsafePickleError, match="key or set element of type"):
+        safe_loads(pickle.dumps(value, protocol=protocol))
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [(b"X\x01\x00\x00\x00a", b"K\x01"), (b"X\x01\x00\x00\x00a", b"K\x02")],
+        [(b"K\x01", b"K\x01"), (b"\x88", b"K\x02")],  # 1 and True are one key
+        [(b"K\x01", b"K\x01"), (b"G?\xf0\x00\x00\x00\x00\x00\x00", b"K\x02")],  # 1.0
+    ],
+    ids=["same-str", "one-and-true", "one-and-float"],
+)
+def test_a_key_given_twice_is_refused(pairs, protocol):
+    """pickle.dumps never writes a key twice; the second value would silently win."""
+    with pytest.raises(UnsafePickleError, match="given twice"):
+        safe_loads(_setitems(pairs, protocol))
+
+
+def test_a_set_element_given_twice_is_refused():
+    for blob in (b"\x80\x04\x8f(K\x01K\x01\x90.",  # EMPTY_SET MARK 1 1 ADDITEMS
+                 b"\x80\x04(K\x01\x88\x91.",  # MARK 1 True FROZENSET
+                 b"\x80\x02c__builtin__\nset\n]q\x00(K\x01K\x01e\x85R."):  # set([1, 1])
+        with pytest.raises(UnsafePickleError, match="given twice"):
+            safe_loads(blob)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x80\x02}X\x01\x00\x00\x00a}b.",  # BUILD on a dict
+        b"\x80\x02]K\x01\x82\x01\x00.",  # EXT1
+        b"\x80\x02](K\x00K\x02u.",  # SETITEMS on a list
+        b"\x80\x02X\x01\x00\x00\x00aK\x01a.",  # APPEND to a str
+    ],
+    ids=["build", "ext1", "setitems-on-list", "append-to-str"],
+)
+def test_opcodes_that_build_or_modify_objects_are_refused(blob):
+    with pytest.raises(UnsafePickleError, match="refused"):  # before anything acts
+        safe_loads(blob)
+
+
+WORST_CASES = {
+    # about 1 MiB each: the most opcodes, the most keys, the most text, deep and wide
+    "1M-nones": b"\x80\x02](" + b"N" * (MAX_BLOB_BYTES - 16) + b"e.",
+    "60k-keys": pickle.dumps({f"k{i}": i for i in range(60_000)}, protocol=5),
+    "shared-bomb": pickle.dumps([[[0] * 200] * 200] * 200, protocol=2),
+    "deep-and-wide": pickle.dumps([[list(range(90))] * 99] * 99, protocol=4),
+}
+
+
+@pytest.mark.parametrize("name", WORST_CASES)
+def test_worst_case_blobs_take_bounded_time(name):
+    """Each of these is decoded or refused within 2 s on a loaded machine (~0.2 s idle)."""
+    blob = WORST_CASES[name]
+    assert len(blob) <= MAX_BLOB_BYTES
+    start = time.perf_counter()
+    try:
+        safe_loads(blob)
+        refused = False
+    except UnsafePickleError:
+        refused = True
+    assert time.perf_counter() - start < 2.0
+    # 200 * 200 * 201 items: over MAX_SIZE; 99 * 99 * 91: under it
+    assert refused == (name == "shared-bomb")
+
+
+def _violations(value: Any) -> set[str]:
+    """What safe_loads must refuse in *value*, computed independently of it: integers
+    wider than MAX_INT_BITS, keys and set elements it does not admit, more than
+    MAX_SIZE items and characters (per reference), more than MAX_DEPTH levels."""
+    found: set[str] = set()
+    sizes: dict[int, tuple[int, int]] = {}
+
+    def key_ok(key: Any) -> bool:
+        if type(key) is int:
+            return key.bit_length() <= 64
+        return type(key) in (str, bytes, float, bool, type(None))
+
+    def walk(item: Any) -> tuple[int, int]:  # (size, depth) of a container
+        if id(item) in sizes:
+            return sizes[id(item)]
+        slots = [*item, *item.values()] if type(item) is dict else list(item)
+        if type(item) in (dict, set, frozenset):
+            found.update("key" for k in item if not key_ok(k))
+        size, depth = 1, 1
+        for v in slots:
+            if type(v) in (dict, list, tuple, set, frozenset):
+                s, d = walk(v)
+                size, depth = size + s, max(depth, d + 1)
+            else:
+                size += 1 + len(v) if type(v) in (str, bytes, bytearray) else 1
+                if type(v) is int and v.bit_length() > MAX_INT_BITS:
+                    found.add("int")
+        sizes[id(item)] = (size, depth)
+        return size, depth
+
+    if type(value) is int and value.bit_length() > MAX_INT_BITS:
+        found.add("int")
+    elif type(value) in (dict, list, tuple, set, frozenset):
+        size, depth = walk(value)
+        if size > MAX_SIZE:
+            found.add("size")
+        if depth > MAX_DEPTH:
+            found.add("depth")
+    return found
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.floats(), st.text(max_size=6),
+                     st.binary(max_size=4), st.integers(-(2**300), 2**300),
+                     st.integers(-(2**70), 2**70), st.integers(-5, 5),
+                     st.sampled_from([2**256, -(2**256), 2**256 - 1, 10**90, "x" * 3000]))
+_keys = st.one_of(st.text(max_size=4), st.integers(-(2**70), 2**70), st.none(),
+                  st.tuples(st.integers(0, 2)), st.binary(max_size=2))
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.tuples(inner, inner),
+    st.dictionaries(_keys, inner, max_size=4), st.sets(_keys, max_size=3),
+    st.builds(lambda x, n: [x] * n, inner,
+              st.integers(0, 40) | st.sampled_from([1500, 2500]))), max_leaves=10)
+
+
+@settings(max_examples=scaled(60, 2000), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(value=_values, protocol=st.integers(0, pickle.HIGHEST_PROTOCOL))
+def test_random_values_are_refused_exactly_when_a_bound_is_crossed(value, protocol):
+    """The bound mechanism itself: decoded (equal) iff no bound is crossed, else
+    refused naming the reason; either within 2 s on a loaded machine."""
+    blob = pickle.dumps(value, protocol=protocol)
+    if len(blob) > MAX_BLOB_BYTES:
+        return
+    expected = _violations(value)
+    event(",".join(sorted(expected)) or "decoded")
+    start = time.perf_counter()
+    try:
+        result = safe_loads(blob)
+    except UnsafePickleError as exc:
+        assert expected, f"refused without reason: {exc}"
+        reasons = {"int": "refused an integer", "key": "key", "size": "items and characters",
+                   "depth": "nested too deeply"}
+        assert any(reasons[r] in str(exc) for r in expected), (expected, str(exc))
+    else:
+        assert not expected
+        if len(blob) < 4096:  # == on a big DAG is slow; repr: NaN is not == itself
+            assert result == value or repr(result) == repr(value)
+    assert time.perf_counter() - start < 2.0

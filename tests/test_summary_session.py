@@ -84,7 +84,7 @@ def test_one_stats_json_gives_its_totals_since_session_start(one_file: Path):
                         "file's mtime")
     assert ("Top errors (since session start): PlexNotFound 3 (60.0%), "
             "PlexTemporaryError 2 (40.0%)") in lines
-    cmd = (f"syncstats snapshot {one_file} --history {one_file.parent / 'history.jsonl'} "
+    cmd = (f"syncstats snapshot {one_file} --history /var/lib/syncstats/worker-x/history.jsonl "
            "--source worker-x")
     assert f"  {cmd}" in lines and f"  cron: */15 * * * * {cmd} --quiet" in lines
 
@@ -163,7 +163,8 @@ def test_mixed_headline_is_the_window_and_session_totals_stand_apart():
     assert "only one snapshot (increments need two)" in lines[i + 3]
     # a capture hint for x only (b has a history; it just stopped before the window)
     hints = [line for line in lines if line.startswith("  syncstats snapshot")]
-    assert hints == ["  syncstats snapshot /path/stats.json --history history.jsonl --source x"]
+    assert hints == ["  syncstats snapshot /path/stats.json "
+                     "--history /var/lib/syncstats/x/history.jsonl --source x"]
     md = s.to_markdown()
     assert "Since session start, not in the window totals above:" in md
     assert "| x | 46 | 41 |" in md and "| a | 240 | 216 |" in md

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -228,9 +229,10 @@ class Summary:
             if r.snapshots != 1:
                 continue
             origin = str(r.origin)
-            live = origin if origin.endswith("stats.json") else "/path/stats.json"
-            hist = (live[: -len("stats.json")] + "history.jsonl"
-                    if live != "/path/stats.json" else "history.jsonl")
+            # cron runs elsewhere: absolute paths, and the history away from the worker's
+            # folder (syncstats never writes beside the worker's files)
+            live = os.path.abspath(origin) if origin.endswith("stats.json") else "/path/stats.json"
+            hist = f"/var/lib/syncstats/{r.source}/history.jsonl"
             cmd = (f"syncstats snapshot {quote(live)} --history {quote(hist)} "
                    f"--source {quote(str(r.source))}")
             out.append(cmd)

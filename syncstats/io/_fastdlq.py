@@ -17,7 +17,9 @@ connection parameters) whenever it cannot reproduce the reference *exactly*:
   reference's SQLite refuses it), an id that is missing, duplicated or out of order (the
   order of equal ids is the SQL engine's choice), a ``failed_at`` that is not exactly
   ``YYYY-MM-DD HH:MM:SS`` naming a real second (the reference parses other ISO forms
-  and reports the rest), a database not encoded in UTF-8, and any error of the driver
+  and reports the rest), a ``failed_at`` outside 1970..5138 (the readers' window
+  ``0 <= epoch < EPOCH_LIMIT`` of :mod:`syncstats._time`: the reference reports it),
+  a database not encoded in UTF-8, and any error of the driver
   (busy, corrupt, unreadable): all decline.
 
 So on every database it accepts, the frame is value for value, dtype for dtype and in
@@ -40,7 +42,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["read_dead_letters", "available", "MIN_FILE_BYTES"]
+from .._time import EPOCH_LIMIT
+
+__all__ = ["read_dead_letters", "MIN_FILE_BYTES"]
 
 #: Databases smaller than this are read by the reference: below ~1 MB (~500 rows of 1 KB
 #: traces) both take ~30 ms, mostly fixed costs; at 4 MB the fast path takes 32 ms and the
@@ -58,15 +62,6 @@ _UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 class _Declined(Exception):
     """The fast path cannot reproduce the reference on this database."""
-
-
-def available() -> bool:
-    """True when ADBC's SQLite driver can be imported."""
-    try:
-        import adbc_driver_sqlite.dbapi  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def read_dead_letters(
@@ -254,4 +249,9 @@ def _times(
     seconds = text.cast(pa.timestamp("s"))  # raises on an invalid time: declined
     if not pc.all(pc.equal(seconds.cast(pa.large_string()), text)).as_py():
         raise _Declined("failed_at not in the canonical YYYY-MM-DD HH:MM:SS form")
+    ticks = seconds.cast(pa.int64())
+    if seconds.null_count < n and not (
+        pc.min(ticks).as_py() >= 0 and pc.max(ticks).as_py() < EPOCH_LIMIT
+    ):
+        raise _Declined("failed_at outside the plausible window: the reference reports it")
     return _UTC_US.__from_arrow__(seconds.cast(pa.timestamp("us", tz="UTC")))

@@ -16,10 +16,19 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import schemas
+from .._time import EPOCH_LIMIT
 from ..exceptions import DLQError, SQLiteStateError, UnsafePickleError
 from ..recording.safepickle import safe_loads
 from . import _fastdlq, sqlitestate
-from ._common import Issues, clean_path, clean_text, expand_paths, loads, read_bytes
+from ._common import (
+    Issues,
+    clean_path,
+    clean_text,
+    expand_paths,
+    loads,
+    number_text,
+    read_bytes,
+)
 from .syncdata import SyncData
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
@@ -41,7 +50,15 @@ DLQ_COLUMNS = (
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _TEXT_COLUMNS = ("error_type", "error_message", "stack_trace")
-_EPOCH_JOB_FIELDS = ("enqueued_at", "next_retry_at")
+#: The job dict's fields (FORMATS section 4; worker/processor.py) and their columns'
+#: dtypes, from :data:`schemas.DLQ_JOB`: always columns, in this order.
+_JOB_FIELDS = {c.removeprefix("job."): spec for c, spec in schemas.DLQ_JOB.columns.items()
+               if c != schemas.JOB_EXTRA}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: The readers' one window for times (:data:`syncstats._time.EPOCH_LIMIT`: epoch 0 up to
+#: 1e11 s, the year 5138) as timestamps.
+_TIME_MIN = pd.Timestamp(0, unit="s", tz="UTC")
+_TIME_MAX = pd.Timestamp(EPOCH_LIMIT, unit="s", tz="UTC")
 #: Names read as JSON (array or JSON Lines) exports; other non-SQLite files are refused.
 _JSON_EXPORTS = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 _JSON_LINES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -162,10 +179,16 @@ def read_dlq(
     source : str, optional
         Source name; default: the directory given, or the file's parent directory.
     decode_jobs : bool, default False
-        Decode ``job_data`` and add the job's fields as ``job.<field>`` columns
-        (``job.enqueued_at``/``job.next_retry_at`` as UTC times). An undecodable or
-        refused blob leaves the row's job columns empty and is an ``undecodable_job``
-        issue (line = the row's id).
+        Decode ``job_data`` and add the job's fields as ``job.<field>`` columns, typed
+        as :data:`syncstats.schemas.DLQ_JOB` (nullable ``Int64`` ids and counts,
+        ``job.enqueued_at``/``job.next_retry_at`` as UTC times, text as ``str``), the
+        job's other keys in ``job.extra`` (a dict) of which up to
+        :data:`~syncstats.schemas.MAX_JOB_COLUMNS` str keys become ``job.<key>``
+        columns. An undecodable or refused blob (see
+        :func:`~syncstats.recording.safepickle.safe_loads`) leaves the row's job
+        columns empty and is an ``undecodable_job`` issue (line = the row's id); a
+        field of the wrong type is ``bad_value``, an integer beyond int64
+        ``overflow``, a time outside 1970..5138 ``bad_time``: missing, and an issue.
     on_error : {'report', 'raise'}
         As for :func:`read_snapshots`; raises :class:`~syncstats.exceptions.DLQError`.
 
@@ -225,12 +248,18 @@ def read_dlq_files(
         parts.append(raw if isinstance(raw, pd.DataFrame)
                      else _normalise(raw, src, f, decode_jobs, issues))
     if not parts:
-        return schemas.empty(schemas.DLQ)
+        frame = schemas.empty(schemas.DLQ)
+        if not decode_jobs:
+            return frame
+        return _with_job_columns(frame, [], "", Path(), np.zeros(0, dtype="int64"), issues)
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    if decode_jobs:  # over all files at once: a key is a column everywhere or nowhere
+        frame = _promote_job_fields(frame)
     if len(parts) == 1:
         # one file, one source: a frame already in failed_at order (a DLQ appends in
         # time order) is what the schema's stable sort would return; skip computing it
-        return schemas.conform(parts[0], schemas.DLQ, sort=not _in_time_order(parts[0]))
-    return schemas.conform(pd.concat(parts, ignore_index=True), schemas.DLQ)
+        return schemas.conform(frame, schemas.DLQ, sort=not _in_time_order(frame))
+    return schemas.conform(frame, schemas.DLQ)
 
 
 def _in_time_order(frame: pd.DataFrame) -> bool:
@@ -272,7 +301,7 @@ def _fast_candidate(f: Path, decode_jobs: bool) -> bool:
         big = os.stat(f).st_size >= _fastdlq.MIN_FILE_BYTES
     except OSError:
         return False
-    return big and _fastdlq.available()
+    return big  # adbc-driver-sqlite is a dependency (pyproject.toml), not an option
 
 
 def _read_sqlite(
@@ -442,9 +471,9 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def _as_int64(value: Any) -> int | None:
-    """*value* as an integer within int64, or None when it is not one: never made up
-    from 4.5, 1e400, an integer beyond 64 bits, ``True``, a BLOB or other text."""
+def _as_int(value: Any) -> int | None:
+    """*value* as a whole number of any size, or None when it is not one: never made up
+    from 4.5, inf, ``True``, a BLOB or text other than a number."""
     if isinstance(value, bytes):
         try:
             value = value.decode("ascii")
@@ -452,6 +481,9 @@ def _as_int64(value: Any) -> int | None:
             return None
     if isinstance(value, str):
         text = value.strip()
+        digits = text.removeprefix("-").removeprefix("+")
+        if len(digits) > 20 and digits.isdigit():  # no int() of 5,000 digits (ValueError)
+            return _INT64_MAX + 1 if text[0] != "-" else _INT64_MIN - 1
         try:
             value = int(text)
         except ValueError:
@@ -467,25 +499,63 @@ def _as_int64(value: Any) -> int | None:
         if not math.isfinite(value) or not value.is_integer():
             return None
         value = int(value)
-    return value if -(2**63) <= value < 2**63 else None
+    return value
+
+
+def _as_int64(value: Any) -> int | None:
+    """*value* as an integer within int64, or None when it is not one: never made up
+    from 4.5, 1e400, an integer beyond 64 bits, ``True``, a BLOB or other text."""
+    number = _as_int(value)
+    return number if number is not None and _INT64_MIN <= number <= _INT64_MAX else None
+
+
+def _show(value: Any, width: int = 60) -> str:
+    """``repr`` of *value*, at most *width* characters; a wide integer in short form
+    (``repr`` of one beyond 4,300 digits raises)."""
+    if type(value) is int and value.bit_length() > 64:
+        return number_text(value)
+    return f"{value!r:.{width}}"
 
 
 def _int_column(
-    values: list[Any], name: str, src: str, f: Path, ids: np.ndarray, issues: Issues
+    values: list[Any], name: str, src: str, f: Path, ids: np.ndarray, issues: Issues,
+    *, text: bool = True,
 ) -> pd.array:
-    try:
-        with np.errstate(invalid="ignore"):  # 1e300 warns, then raises: handled below
-            return pd.array(values, dtype="Int64")
-    except (TypeError, ValueError, OverflowError):
-        pass
+    """*values* as ``Int64``; a value that is no integer or is beyond int64 is missing
+    and an issue (``bad_value`` or ``overflow``). *text*: numbers given as text (SQLite
+    stores any type anywhere) count; a job field must be an int or a whole float."""
+    kinds = set(map(type, values))
+    # pd.array takes True as 1 (a JSON export's true) and "5" as 5 (text is taken only
+    # when *text*): those go value by value
+    if (text and bool not in kinds) or kinds <= {int, float, type(None)}:
+        try:
+            with np.errstate(invalid="ignore"):  # 1e300 warns, then raises: handled below
+                return pd.array(values, dtype="Int64")
+        except (TypeError, ValueError, OverflowError):
+            pass
     out: list[int | None] = []
     for i, value in enumerate(values):
-        number = None if _is_missing(value) else _as_int64(value)
-        if number is None and not _is_missing(value):
+        if _is_missing(value):
+            out.append(None)
+            continue
+        number = _as_int(value) if text or type(value) in (int, float) else None
+        if number is not None and _INT64_MIN <= number <= _INT64_MAX:
+            out.append(number)
+            continue
+        if number is None:
             issues.add(src, f, int(ids[i]), "bad_value",
-                       f"{name}={value!r:.60} is not an integer; loaded as missing")
-        out.append(number)
+                       f"{name}={_show(value)} is not an integer; loaded as missing")
+        else:
+            issues.add(src, f, int(ids[i]), "overflow",
+                       f"{name}={_show(value)} is beyond int64; loaded as missing")
+        out.append(None)
     return pd.array(out, dtype="Int64")
+
+
+def _plausible(times: pd.Series) -> pd.Series:
+    """The times within the window snapshot and log times must lie in
+    (``0 <= epoch < EPOCH_LIMIT``: 1970 up to the year 5138); others are no worker's."""
+    return (times >= _TIME_MIN) & (times < _TIME_MAX)
 
 
 def _normalise(
@@ -513,10 +583,12 @@ def _normalise(
     )
     failed = pd.to_datetime(as_text.astype("str"), format="ISO8601", utc=True,
                             errors="coerce").where(failed_text.notna())
+    failed = failed.where(_plausible(failed))  # year 1 or 9999: the same rule as for logs
     bad_time = failed_text.notna() & failed.isna()
     for i in np.flatnonzero(bad_time.to_numpy()):
         issues.add(src, f, int(ids[i]), "bad_time",
-                   f"failed_at {raw['failed_at'][i]!r:.40} is not a time; loaded as NaT")
+                   f"failed_at {raw['failed_at'][i]!r:.40} is not a time within "
+                   f"{_TIME_MIN.year}..{_TIME_MAX.year}; loaded as NaT")
     frame = pd.DataFrame(
         {
             "source": [src] * n,
@@ -557,7 +629,9 @@ def _normalise(
 def _decode_jobs(
     frame: pd.DataFrame, blobs: list[Any], src: str, f: Path, ids: np.ndarray, issues: Issues
 ) -> pd.DataFrame:
-    jobs: list[dict[str, Any]] = []
+    """*frame* with the ``job.*`` columns of :data:`schemas.DLQ_JOB` decoded from
+    *blobs*; undecodable blobs and values of the wrong type are issues."""
+    jobs: list[dict[Any, Any]] = []
     for i, blob in enumerate(blobs):
         try:
             job = safe_loads(blob)
@@ -571,13 +645,117 @@ def _decode_jobs(
             jobs.append({})
             continue
         jobs.append(job)
-    table = pd.DataFrame.from_records(jobs, index=frame.index) if jobs else pd.DataFrame()
-    for key in table.columns:
-        col = table[key]
-        if key in _EPOCH_JOB_FIELDS:
-            num = pd.to_numeric(col, errors="coerce")
-            col = pd.to_datetime(num * 1e6, unit="us", utc=True, errors="coerce").dt.as_unit(
-                schemas.TIME_UNIT
-            )
-        frame[f"job.{key}"] = col
-    return frame
+    return _with_job_columns(frame, jobs, src, f, ids, issues)
+
+
+def _with_job_columns(
+    frame: pd.DataFrame, jobs: list[dict[Any, Any]], src: str, f: Path, ids: np.ndarray,
+    issues: Issues,
+) -> pd.DataFrame:
+    """*frame* with one column per known job field (typed as :data:`schemas.DLQ_JOB`)
+    and ``job.extra``: a dict of a job's other keys (None when it has none)."""
+    columns: dict[str, Any] = {}
+    for field, spec in _JOB_FIELDS.items():
+        values = [job.get(field) for job in jobs]  # one lookup per row and known field
+        name = f"job.{field}"
+        if spec == "Int64":
+            columns[name] = _int_column(values, name, src, f, ids, issues, text=False)
+        elif spec == "datetime":
+            columns[name] = _epoch_column(values, name, src, f, ids, issues)
+        elif spec == "str":
+            columns[name] = _text_column(values, name, src, f, ids, issues)
+        else:  # a Series: pandas 3 makes a plain object array of text a str column
+            columns[name] = pd.Series(values, dtype=object, index=frame.index)
+    extra: list[dict[Any, Any] | None] = [None] * len(jobs)
+    for i, job in enumerate(jobs):
+        if len(job) > sum(field in job for field in _JOB_FIELDS):
+            rest = dict(job)  # a copy in C, then one pop per known field
+            for field in _JOB_FIELDS:
+                rest.pop(field, None)
+            extra[i] = rest
+    columns[schemas.JOB_EXTRA] = pd.Series(extra, dtype=object, index=frame.index)
+    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
+
+
+def _epoch_column(
+    values: list[Any], name: str, src: str, f: Path, ids: np.ndarray, issues: Issues
+) -> pd.arrays.DatetimeArray:
+    """Epoch seconds as UTC times; other types and times outside the window of
+    :func:`_plausible` are NaT and a ``bad_time`` issue."""
+    n = len(values)
+    present = np.fromiter((not _is_missing(v) for v in values), dtype=bool, count=n)
+    number = np.fromiter((type(v) in (int, float) for v in values), dtype=bool, count=n)
+    secs = np.full(n, np.nan)
+    if number.any():  # ints are at most 256 bits (safe_loads): all within the float range
+        secs[number] = [float(v) for v, ok in zip(values, number, strict=True) if ok]
+    # a guard for the conversion only (1e12 s in microseconds fits int64); the window
+    # that decides is _plausible's
+    ok = np.isfinite(secs) & (np.abs(secs) < 1e12)
+    micros = np.where(ok, np.rint(np.where(ok, secs, 0.0) * 1e6), 0).astype("int64")
+    times = pd.Series(pd.to_datetime(micros, unit="us", utc=True)).where(ok)
+    times = times.where(_plausible(times)).astype(schemas.UTC_DTYPE)
+    bad = present & times.isna().to_numpy()
+    for i in np.flatnonzero(bad):
+        issues.add(src, f, int(ids[i]), "bad_time",
+                   f"{name}={_show(values[i])} is not epoch seconds within "
+                   f"{_TIME_MIN.year}..{_TIME_MAX.year}; loaded as NaT")
+    return times.array
+
+
+def _text_column(
+    values: list[Any], name: str, src: str, f: Path, ids: np.ndarray, issues: Issues
+) -> pd.array:
+    """Text as the package's ``str`` dtype; other types are missing and ``bad_value``."""
+    for i, value in enumerate(values):
+        if not (value is None or type(value) is str):
+            issues.add(src, f, int(ids[i]), "bad_value",
+                       f"{name}={_show(value)} is not text; loaded as missing")
+            values[i] = None
+    try:
+        return pd.array(values, dtype="str")
+    except UnicodeEncodeError:  # lone surrogates: pyarrow refuses them; shown as escapes
+        return pd.array([None if v is None else clean_text(v) for v in values], dtype="str")
+
+
+def _promotable(key: Any) -> bool:
+    """Whether an unknown job key may become a ``job.<key>`` column: short printable
+    text (an int key 1 and a str key "1" would both be named ``job.1``)."""
+    return (type(key) is str and 0 < len(key) <= 64 and key.isprintable()
+            and key != schemas.JOB_EXTRA.removeprefix("job."))
+
+
+def _promote_job_fields(frame: pd.DataFrame) -> pd.DataFrame:
+    """Move the first :data:`schemas.MAX_JOB_COLUMNS` unknown str keys (in row order)
+    out of ``job.extra`` into ``job.<key>`` columns (object dtype).
+
+    Hostile rows of 60,000 keys thus add 16 columns, not 60,000; the scan for keys stops
+    once the cap is reached, and each row is then only intersected with the chosen keys.
+    """
+    extras = frame[schemas.JOB_EXTRA].tolist()
+    chosen: dict[str, None] = {}
+    for rest in extras:
+        if len(chosen) >= schemas.MAX_JOB_COLUMNS:
+            break
+        if rest is None:
+            continue
+        for key in rest:
+            if key not in chosen and _promotable(key):
+                chosen[key] = None
+                if len(chosen) >= schemas.MAX_JOB_COLUMNS:
+                    break
+    if not chosen:
+        return frame
+    columns: dict[str, list[Any]] = {f"job.{key}": [None] * len(extras) for key in chosen}
+    for i, rest in enumerate(extras):
+        if rest is None or not rest.keys() & chosen.keys():
+            continue
+        rest = dict(rest)
+        for key in chosen:
+            if key in rest:
+                columns[f"job.{key}"][i] = rest.pop(key)
+        extras[i] = rest or None
+    out = frame.copy(deep=False)
+    out[schemas.JOB_EXTRA] = pd.Series(extras, dtype=object, index=frame.index)
+    added = pd.DataFrame({c: pd.Series(v, dtype=object, index=frame.index)
+                          for c, v in columns.items()})
+    return pd.concat([out, added], axis=1)
