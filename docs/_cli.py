@@ -33,4 +33,9 @@ def parser() -> argparse.ArgumentParser:
     """:func:`syncstats.cli.build_parser`, its epilogs as literal blocks."""
     p = build_parser()
     _walk(p)
+    # The top-level epilog (what PATH, times and durations are) would come last, after
+    # every command: show it with the description, before them.
+    if p.epilog:
+        p.description = f"{p.description or ''}\n\n{p.epilog}"
+        p.epilog = None
     return p

@@ -94,3 +94,13 @@ html_sidebars = {
         "notebooks/*",
     )
 }
+
+
+def _cli_always_outdated(app, env, added, changed, removed):
+    """Re-read the CLI page on every build: sphinx-argparse records no dependency on
+    ``syncstats/cli.py``, so an incremental build would keep a stale page."""
+    return ["cli"]
+
+
+def setup(app):
+    app.connect("env-get-outdated", _cli_always_outdated)
