@@ -7,7 +7,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 # The analyst notebooks are package data (syncstats/report/notebooks), committed executed.
 NOTEBOOKS := syncstats/report/notebooks/batch_summary.ipynb syncstats/report/notebooks/dlq_triage.ipynb
 
-.PHONY: install test lint report summary notebooks bench bench-quick data clean
+.PHONY: install test lint docs report summary notebooks bench bench-quick data clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "syncstats needs Python 3.11+, found " + sys.version)'
@@ -21,8 +21,13 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Unit tests, doctests and strict nbval of the committed notebooks, in one pytest run.
-test: lint
+# The documentation site (docs/_build/html); warnings are errors. No notebook is executed.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
+
+# The docs, then unit tests, doctests and strict nbval of the committed notebooks, in one
+# pytest run.
+test: lint docs
 	$(BIN)/python -m pytest tests syncstats $(NBVAL)
 
 # The HTML report of data/ (reports/ is git-ignored).
@@ -49,4 +54,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --quick $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache .hypothesis docs/_build docs/api/generated

@@ -118,7 +118,7 @@ class Worker:
         self.tpt += rng.uniform(2.0, 6.0)
 
     def stats(self) -> dict[str, Any]:
-        """The ``stats.json`` object (FORMATS.md §1)."""
+        """The ``stats.json`` object (docs/formats.md §1)."""
         return {
             "jobs_processed": self.processed,
             "jobs_succeeded": self.succeeded,
@@ -132,7 +132,7 @@ class Worker:
         }
 
     def payload(self) -> dict[str, Any]:
-        """The ``Stats:`` log payload (FORMATS.md §3)."""
+        """The ``Stats:`` log payload (docs/formats.md §3)."""
         p = self.processed
         return {
             "processed": p,

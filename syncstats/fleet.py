@@ -1,6 +1,6 @@
 """Fleet scale: the same analysis on Dask (``dask.dataframe`` + ``dask.distributed``).
 
-A Parquet store (:meth:`SyncData.to_parquet`) read with :func:`read_parquet_dask` gives a
+A Parquet store (:meth:`~syncstats.SyncData.to_parquet`) read with :func:`read_parquet_dask` gives a
 :class:`~syncstats.SyncData` whose ``snapshots`` and ``errors`` are dask DataFrames
 partitioned **by source**: each partition holds every snapshot of a few whole sources,
 sorted by ``(source, snapshot_at)``, and partition *i* of ``errors`` holds the same
@@ -108,7 +108,7 @@ def read_parquet_dask(
     Parameters
     ----------
     path : str or path
-        A store written by :meth:`SyncData.to_parquet` / ``syncstats export --parquet``.
+        A store written by :meth:`~syncstats.SyncData.to_parquet` / ``syncstats export --parquet``.
     sources : str or list of str, optional
         Only these sources.
     partition_bytes : int, default 64 MiB

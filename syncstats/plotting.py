@@ -8,7 +8,7 @@ Empty input draws an empty Axes with a centred "no data" text instead of raising
 Data can hold any value, so no plot lets one stall or sink a figure:
 
 * every label taken from the data (source names, error types; in legends, tick labels
-  and titles) is shortened with an ellipsis by :func:`syncstats._text.shorten` (to
+  and titles) is shortened with an ellipsis by ``syncstats._text.shorten`` (to
   :data:`LABEL_WIDTH` characters, :data:`TICK_WIDTH` for tick labels), control
   characters escaped, ``$`` shown literally; the frames keep the full text;
 * no plot builds a row, bin or bucket per unit of time between the earliest and the
@@ -300,7 +300,7 @@ def plot_success_rate(
     Axes
         *ax*. Each source's line covers its complete buckets; a bucket still in progress
         (``partial``) is drawn with a hollow marker on a dotted segment. The band is the
-        ``success_low``..``success_high`` interval; buckets with no attempts are gaps.
+        ``success_low`` to ``success_high`` interval; buckets with no attempts are gaps.
         Legend entries (source names) are shortened to :data:`LABEL_WIDTH` characters.
         One point per row of *trend*: nothing here scales with its time span.
 

@@ -4,7 +4,7 @@ The simulator drives the real recording classes, :class:`~syncstats.SyncStats` a
 :class:`~syncstats.DeadLetterQueue`, through a worker that processes Poisson job arrivals
 with a day/night cycle, retries transient failures, gives up on jobs (dead-letter queue),
 goes through a Plex outage and is restarted now and then. Per source it writes the
-artefacts of FORMATS.md (hourly ``stats.json`` copies, a JSON Lines history, the host's log
+artefacts of docs/formats.md (hourly ``stats.json`` copies, a JSON Lines history, the host's log
 with the worker's batch-summary lines, ``dlq.db``) and, on request, plants the defects seen
 in the wild. ``truth.json`` holds the ground truth of what was simulated.
 

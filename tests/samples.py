@@ -1,11 +1,11 @@
-"""Shared test data: the stats example of FORMATS.md §1 and its invariants."""
+"""Shared test data: the stats example of docs/formats.md §1 and its invariants."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-#: The stats.json example of FORMATS.md §1 (a healthy file).
+#: The stats.json example of docs/formats.md §1 (a healthy file).
 FORMATS_EXAMPLE: dict[str, Any] = {
     "jobs_processed": 2473,
     "jobs_succeeded": 2267,
@@ -20,7 +20,7 @@ FORMATS_EXAMPLE: dict[str, Any] = {
 
 
 def stats_invariants(data: object) -> list[str]:
-    """The healthy-file invariants of FORMATS.md §1 that *data* breaks."""
+    """The healthy-file invariants of docs/formats.md §1 that *data* breaks."""
     if not isinstance(data, dict):
         return [f"not an object: {type(data).__name__}"]
     out = []

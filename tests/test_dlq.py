@@ -1,4 +1,4 @@
-"""``DeadLetterQueue``: the FORMATS.md §4 schema, interoperability with the original worker,
+"""``DeadLetterQueue``: the docs/formats.md §4 schema, interoperability with the original worker,
 the API, and the pickle canary (nothing in a ``job_data`` blob is ever executed)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from syncstats import DeadLetterQueue, ParameterError, UnsafePickleError
 
-# -- FORMATS.md §4, verbatim: the original worker's DDL --------------------------------------
+# -- docs/formats.md §4, verbatim: the original worker's DDL --------------------------------------
 ORIGINAL_DDL = """
 CREATE TABLE dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -82,7 +82,7 @@ class PermanentError(Exception):
 
 
 def schema_of(db_path: str | os.PathLike[str]) -> dict:
-    """Everything about the dead_letters table that must match FORMATS.md §4."""
+    """Everything about the dead_letters table that must match docs/formats.md §4."""
     with sqlite3.connect(db_path) as conn:
         columns = conn.execute("PRAGMA table_info(dead_letters)").fetchall()
         index_rows = conn.execute("PRAGMA index_list(dead_letters)").fetchall()
@@ -166,7 +166,7 @@ def dlq(tmp_path) -> DeadLetterQueue:
 
 
 def test_original_ddl_gives_the_expected_schema(tmp_path):
-    """Sanity check of the expected values themselves against the FORMATS.md DDL."""
+    """Sanity check of the expected values themselves against the docs/formats.md §4 DDL."""
     schema = schema_of(create_original_db(tmp_path / "orig"))
     assert schema["columns"] == EXPECTED_COLUMNS
     assert schema["indexes"] == EXPECTED_INDEXES

@@ -1,6 +1,6 @@
 """The vectorised fast paths of ``increments`` and ``trend`` against the reference code
 and against a plain loop written here, on the sample data, hand-made defect fixtures
-(FORMATS.md) and hypothesis-generated snapshot frames.
+(docs/formats.md) and hypothesis-generated snapshot frames.
 
 The reference implementations (``_increments_reference``, ``_trend_reference``) are the
 code the fast paths replace; the fast functions return None where they decline, and the
@@ -210,7 +210,7 @@ def test_sample_every_snapshot_usable_takes_the_neighbour_path(sample):
         "origin"].tolist()
 
 
-# -- hand-made fixtures with the FORMATS.md defects ------------------------------------
+# -- hand-made fixtures with the docs/formats.md defects ------------------------------------
 
 
 def _series(rows: list[tuple], source: str = "w", **kw: Any) -> list[dict]:

@@ -1,6 +1,6 @@
 """The ADBC/Arrow fast path of ``read_dlq`` gives exactly what the per-row reader (the
 reference) gives: frames, dtypes, row order and issues, on the sample databases, on
-hand-made databases with the defects of FORMATS.md §4 (SQLite stores any type in any
+hand-made databases with the defects of docs/formats.md §4 (SQLite stores any type in any
 column), on generated and on byte-mutated databases. Where it cannot, it must decline,
 and the tests check that it does (and that it does not decline clean data)."""
 

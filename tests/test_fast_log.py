@@ -3,7 +3,7 @@ what the per-line reader (the reference) gives: the same frames, row for row and
 dtype for dtype, and the same issues in the same order.
 
 Every comparison reads the input twice, ``log.FAST_PATH`` on and off. The inputs: the
-sample logs of ``data/``, the fixtures, hand-made lines with each defect FORMATS.md §3
+sample logs of ``data/``, the fixtures, hand-made lines with each defect docs/formats.md §3
 lists (and the value oddities the reference judges line by line), lines cut across the
 reader's buffer, and hypothesis-generated logs. Each test also checks that the fast path
 did take rows where it should (a fast path that declined everything would compare equal).

@@ -5,7 +5,7 @@ and the per-line history reader) with the reference frame assembly (one frame pe
 part, ``pd.concat``, ``schemas.conform``): ``FAST_PATH = False`` and
 ``FAST_FRAMES = False``. Every comparison is exact (row order of the error rows
 within a snapshot included), on the sample data, on hand-made files with the defects
-of FORMATS.md (and inputs where Arrow's JSON parser and Python's disagree), and on
+of docs/formats.md (and inputs where Arrow's JSON parser and Python's disagree), and on
 generated ones. Some tests also check that the fast path is *taken* (a fast path that
 always declined would pass the comparisons and be useless).
 """

@@ -15,7 +15,7 @@ import syncstats
 from syncstats import DeadLetterQueue, SyncData, schemas
 from syncstats.io._common import ERROR_KINDS
 
-STATS = FORMATS_EXAMPLE  # the example of FORMATS.md §1
+STATS = FORMATS_EXAMPLE  # the example of docs/formats.md §1
 PAYLOAD = (
     '{"processed": 20, "succeeded": 17, "failed": 3, "to_dlq": 1, "success_rate": "85.0%", '
     '"avg_time_ms": 409, "high_confidence": 15, "low_confidence": 2, '

@@ -17,7 +17,7 @@ from syncstats import schemas
 
 INT64_MAX = int(np.iinfo(np.int64).max)
 
-STATS = FORMATS_EXAMPLE  # the example of FORMATS.md §1
+STATS = FORMATS_EXAMPLE  # the example of docs/formats.md §1
 
 
 def utc(text: str) -> pd.Timestamp:

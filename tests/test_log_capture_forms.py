@@ -1,4 +1,4 @@
-"""read_log on the host's log as it is really captured (FORMATS.md §3): the coloured
+"""read_log on the host's log as it is really captured (docs/formats.md §3): the coloured
 console output (logrus ``ForceColors``), behind journalctl's and docker's prefixes, and
 journalctl's ``[... blob data]`` placeholders without ``-a``.
 
@@ -26,7 +26,7 @@ import syncstats.io.log as log_module
 from syncstats import schemas
 from syncstats.io.discover import discover
 
-#: FORMATS.md §3's payload, as the worker's ``json.dumps`` writes it.
+#: docs/formats.md §3's payload, as the worker's ``json.dumps`` writes it.
 P = ('{"processed": 2473, "succeeded": 2267, "failed": 206, "to_dlq": 41, '
      '"success_rate": "91.7%", "avg_time_ms": 409, "high_confidence": 2183, '
      '"low_confidence": 84, "errors_by_type": {"PlexNotFound": 145, "PlexTemporaryError": 61}}')

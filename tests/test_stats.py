@@ -1,5 +1,5 @@
 """``SyncStats``: the seed's semantics, persistence without double counting, concurrency with
-real processes, torn/implausible files, and property tests of the FORMATS.md §1 invariants."""
+real processes, torn/implausible files, and property tests of the docs/formats.md §1 invariants."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def counters(obj: SyncStats | dict) -> dict:
 
 
 def check_invariants(data: SyncStats | dict) -> None:
-    """FORMATS.md §1 invariants of a healthy file (or instance)."""
+    """docs/formats.md §1 invariants of a healthy file (or instance)."""
     c = counters(data)
     assert c["jobs_succeeded"] + c["jobs_failed"] == c["jobs_processed"], c
     assert sum(c["errors_by_type"].values()) == c["jobs_failed"], c

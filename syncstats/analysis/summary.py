@@ -506,7 +506,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")  # "$": no TeX from data
 def escape_markdown(text: object) -> str:
     r"""Text from the data made safe to embed in Markdown (and the HTML made from it).
 
-    Control characters are shown as escapes first (:func:`syncstats._text.escape_terminal`),
+    Control characters are shown as escapes first (``syncstats._text.escape_terminal``),
     so a newline in the data cannot start a Markdown line of its own (a heading, a table
     row); then HTML specials become entities and Markdown punctuation (``$`` included,
     which nbconvert would render as TeX) is backslash-escaped, so an error message such

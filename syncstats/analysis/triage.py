@@ -14,7 +14,7 @@ from ._util import format_duration, require, to_timedelta, to_utc
 
 __all__ = ["dlq_triage", "DLQTriage", "TRANSIENT_ERRORS", "ARRIVAL_DAYS"]
 
-#: Days of :attr:`DLQTriage.arrivals` that are zero-filled at most: the last ones, up to
+#: Days of ``DLQTriage.arrivals`` that are zero-filled at most: the last ones, up to
 #: the day of *now*. Earlier days are listed only when they have entries, so that one
 #: implausible time (year 1) cannot make a row for each of 740,000 days.
 ARRIVAL_DAYS = 366
@@ -52,8 +52,9 @@ class DLQTriage:
         ``now - failed_at``, and ``oldest_id``.
     arrivals : DataFrame
         ``day`` (UTC midnight), ``count``: entries per day up to the day of *now*,
-        zero-filled over at most the last :data:`ARRIVAL_DAYS` (366) days; an earlier
-        day appears only with entries (at most one row per entry, whatever the span).
+        zero-filled over at most the last
+        :data:`~syncstats.analysis.triage.ARRIVAL_DAYS` (366) days; an earlier day
+        appears only with entries (at most one row per entry, whatever the span).
     retries : DataFrame
         ``retry_count``, ``count``: the retry_count distribution.
     repeated_scenes : DataFrame
@@ -99,7 +100,8 @@ def dlq_triage(
     requeue_after : str or Timedelta, default '6h'
         A transient failure older than this is a requeue candidate.
     transient : iterable of str
-        Error types considered transient (default :data:`TRANSIENT_ERRORS`).
+        Error types considered transient (default
+        :data:`~syncstats.analysis.triage.TRANSIENT_ERRORS`).
 
     Returns
     -------

@@ -49,11 +49,11 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
 
 @dataclass
 class Discovery:
-    """What :func:`discover` found: the layout and, per source, its files by kind.
+    """What :func:`~syncstats.discover` found: the layout and, per source, its files by kind.
 
     ``problems`` lists ``(source, path, kind, detail)`` for entries that cannot be read
     (unlistable folders, FIFOs, sockets, devices, broken links) or are not followed
-    (links to folders); :func:`load` turns them into ``issues`` rows.
+    (links to folders); :func:`~syncstats.load` turns them into ``issues`` rows.
     """
 
     layout: str
@@ -231,8 +231,9 @@ def discover(root: str | os.PathLike[str]) -> Discovery:
       files itself: those form one more source, named after the root.
 
     A folder below a worker's folder is never a source of its own. A source is named by
-    :func:`source_name`: after its folder, or the folder above when the name only says
-    what the folder holds (``data``, ``snapshots``, ``logs``). Kinds: ``snapshots``
+    :func:`~syncstats.io.discover.source_name`: after its folder, or the folder above
+    when the name only says what the folder holds (``data``, ``snapshots``, ``logs``).
+    Kinds: ``snapshots``
     (``*.json``, ``*.jsonl``, ``*.ndjson``, optionally gzipped), ``logs`` (``*.log``,
     ``*.log.N``, ``*.log.gz``), ``dlq`` (SQLite files holding a ``dead_letters`` table),
     ``ignored`` (lock files, temporaries, the worker's state files, stray SQLite sidecars)

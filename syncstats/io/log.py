@@ -260,7 +260,7 @@ def read_log(
     source: str | None = None,
     on_error: str = "report",
 ) -> SyncData:
-    """Read the worker's ``Stats:`` batch-summary lines from host log files.
+    r"""Read the worker's ``Stats:`` batch-summary lines from host log files.
 
     The host's lines are read in every form they are saved in:
 
@@ -271,9 +271,9 @@ def read_log(
       wherever they are) or without, the message padded with spaces; also what
       ``journalctl -a -o cat`` and ``docker logs`` print;
     - the console behind a capture's prefix: ``journalctl -a`` (``Oct 01 02:19:57 host
-      stash[812]: ``; also ``-o short-precise``, ``short-iso``, ``short-full``,
-      ``short-unix``), ``docker logs --timestamps`` (``2026-10-01T02:19:57.123456789Z ``),
-      ``docker compose logs`` (``stash-1  | ``), and docker's json-file log
+      stash[812]:``; also ``-o short-precise``, ``short-iso``, ``short-full``,
+      ``short-unix``), ``docker logs --timestamps`` (``2026-10-01T02:19:57.123456789Z``),
+      ``docker compose logs`` (``stash-1  |``), and docker's json-file log
       (``{"log": "...", "stream": ..., "time": ...}``);
     - raw plugin stderr (``\x01i\x02[... Worker] Stats: {...}``), which has no time.
 
@@ -289,15 +289,15 @@ def read_log(
 
     Files are streamed (read in blocks of a few MB), so memory does not grow with the
     file's size (only with the number of ``Stats:`` lines). The worker's lines are read
-    by a vectorised fast path (:mod:`syncstats.io._fastlog`); any line it cannot read
+    by a vectorised fast path (``syncstats.io._fastlog``); any line it cannot read
     exactly as the per-line reader would is read by that reader.
 
     Parameters
     ----------
     path : str, path or list of them
         A log file (``.gz`` allowed), a directory (recursively: the names of
-        :data:`LOG_PATTERNS`, ``*.log``, ``*.log.N``, ``*.log.gz``, ``*journal*.txt``,
-        ...) or a glob.
+        :data:`~syncstats.io.log.LOG_PATTERNS`, ``*.log``, ``*.log.N``, ``*.log.gz``,
+        ``*journal*.txt``, ...) or a glob.
     tz : str, default 'UTC'
         Time zone of the host's zone-less (logrus) log timestamps (IANA name), whatever
         the capture; timestamps that carry an offset are used as they are. Ambiguous
@@ -322,7 +322,7 @@ def read_log(
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "stash.log"
     >>> _ = p.write_text('INFO[2026-10-01 02:19:57] [Plugin / Stash2Plex] [Stash2Plex Worker] '
     ...     'Stats: {"processed": 10, "succeeded": 9, "failed": 1, "to_dlq": 0, '
-    ...     '"avg_time_ms": 400, "errors_by_type": {"PlexNotFound": 1}}\\n')
+    ...     '"avg_time_ms": 400, "errors_by_type": {"PlexNotFound": 1}}\n')
     >>> read_log(p, tz="Europe/Berlin").snapshots[["snapshot_at", "jobs_processed"]]
                     snapshot_at  jobs_processed
     0 2026-10-01 00:19:57+00:00              10

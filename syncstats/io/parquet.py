@@ -1,4 +1,5 @@
-"""A columnar history store: :class:`SyncData` as hive-partitioned Parquet, append-only.
+"""A columnar history store: :class:`~syncstats.SyncData` as hive-partitioned Parquet,
+append-only.
 
 Layout (one directory per frame, hive partitions, one file per export and partition)::
 
@@ -12,7 +13,7 @@ pyarrow's hive partitioning writes and reads them. Files never change once writt
 export writes only the rows the store does not hold yet (compared within the partitions
 it touches), so running the same nightly export twice writes nothing the second time,
 and old partitions are never rewritten. Files hold every schema column but ``source``
-(the partition) with the same dtypes as the in-memory frames; :func:`read_parquet`
+(the partition) with the same dtypes as the in-memory frames; :func:`~syncstats.read_parquet`
 returns frames that pass :func:`syncstats.schemas.validate`.
 """
 

@@ -36,7 +36,7 @@ class SyncData:
         fallback taken (:data:`syncstats.schemas.ISSUES`).
     layout : str or None
         What :func:`~syncstats.load` recognised the input as (a key of
-        :data:`syncstats.io.discover.LAYOUTS`: ``'fleet'``, ``'worker'``, ``'plugin'``,
+        :data:`~syncstats.io.syncdata.LAYOUTS`: ``'fleet'``, ``'worker'``, ``'plugin'``,
         ``'file'``, ``'store'``); None for frames put together otherwise.
 
     Examples

@@ -1,6 +1,6 @@
 """``DeadLetterQueue``: the worker's SQLite dead-letter queue, schema-compatible.
 
-The schema and indexes are exactly those of FORMATS.md §4, so a database created here is
+The schema and indexes are exactly those of docs/formats.md §4, so a database created here is
 read by the original worker and vice versa. Unlike the original, :meth:`get_by_id` never
 runs code from a blob: it decodes with :func:`~syncstats.recording.safepickle.safe_loads`.
 """
@@ -22,7 +22,7 @@ from .safepickle import safe_loads
 
 __all__ = ["DeadLetterQueue", "DLQ_SCHEMA", "DLQ_INDEXES", "format_failed_at"]
 
-#: ``CREATE TABLE`` statement of FORMATS.md §4.
+#: ``CREATE TABLE`` statement of docs/formats.md §4.
 DLQ_SCHEMA = """CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id INTEGER,
@@ -34,7 +34,7 @@ DLQ_SCHEMA = """CREATE TABLE IF NOT EXISTS dead_letters (
     retry_count INTEGER,
     failed_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
 )"""
-#: Index statements of FORMATS.md §4.
+#: Index statements of docs/formats.md §4.
 DLQ_INDEXES = (
     "CREATE INDEX IF NOT EXISTS idx_failed_at ON dead_letters(failed_at)",
     "CREATE INDEX IF NOT EXISTS idx_scene_id ON dead_letters(scene_id)",

@@ -3,7 +3,7 @@
 This is the recording side described by the worker's design note: the same fields,
 methods and semantics, with the cumulative-merge bug fixed. The original merged the whole
 file into in-memory totals that already contained it, so every save doubled every counter
-(FORMATS.md §1). Here each instance remembers what it last loaded or saved (its
+(docs/formats.md §1). Here each instance remembers what it last loaded or saved (its
 *baseline*) and :meth:`SyncStats.save_to_file` adds to the file only what was recorded
 since then, under a file lock, with an atomic replace.
 """
@@ -108,8 +108,9 @@ def _as_seconds(key: str, value: Any, *, limit: float | None = None) -> float:
 def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str, Any]:
     """Check a decoded stats object and return it normalised.
 
-    The one rule for a plausible stats file, used by :meth:`SyncStats.load_from_file`,
-    :meth:`SyncStats.from_dict` and :func:`~syncstats.io.capture_snapshot`: counters
+    The one rule for a plausible stats file, used by
+    :meth:`~syncstats.SyncStats.load_from_file`, :meth:`~syncstats.SyncStats.from_dict` and
+    :func:`~syncstats.io.capture.capture_snapshot`: counters
     and ``errors_by_type`` counts are non-negative integers (integral floats accepted) no
     larger than *ceiling*; ``total_processing_time`` is a non-negative finite number;
     ``session_start`` is epoch seconds with ``0 <= t <`` :data:`EPOCH_LIMIT`;
@@ -370,7 +371,7 @@ class SyncStats:
 
         The time per item is :attr:`avg_processing_time` once 5 or more attempts were
         processed; with 1-4 it is the blend ``w * avg + (1 - w) * DEFAULT_TIME_PER_ITEM``
-        with ``w = jobs_processed / 5``; with none, :attr:`DEFAULT_TIME_PER_ITEM`. The
+        with ``w = jobs_processed / 5``; with none, ``DEFAULT_TIME_PER_ITEM``. The
         estimate ``item_count * per_item * buffer_factor`` is clamped to
         ``[min_timeout, max_timeout]``.
 

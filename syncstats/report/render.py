@@ -94,6 +94,9 @@ def render_report(
 ) -> Path:
     """Render the batch-summary report of a data directory or Parquet store.
 
+    Every parameter, the sources named and that *out* can be written are checked before
+    the kernel starts.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -124,9 +127,6 @@ def render_report(
         No progress bar (as ``progress=False``). The kernel's own stderr (its start-up
         log lines) never reaches this process's stderr: it is kept aside and quoted only
         when the kernel fails.
-
-    Every parameter, the sources named and that *out* can be written are checked before
-    the kernel starts.
 
     Returns
     -------
