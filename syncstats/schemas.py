@@ -28,7 +28,8 @@ frame           columns (dtype)
                 the first other str keys met (in file and row order), taken out of
                 ``extra``. Missing when the job lacks the field or its blob is
                 undecodable; a value of another type, an integer beyond int64 or a time
-                outside 1970..5138 is missing too, and an issue
+                outside 2000..2100 (``syncstats._time.plausible``) is missing too,
+                and an issue
 ``issues``      source (category), path (str), line (Int64: 1-based line, or DLQ row id;
                 NA for a whole file), kind (category), detail (str)
 ==============  =====================================================================

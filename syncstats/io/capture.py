@@ -87,7 +87,8 @@ def capture_snapshot(
     nothing is appended. Implausible means a counter (or an ``errors_by_type`` count)
     that is not a non-negative integer or is above the sanity ceiling of 10,000,000, a
     ``total_processing_time`` that is not a non-negative finite number, a
-    ``session_start`` outside the readers' epoch window ``0 <= t < 1e11`` s, or an
+    ``session_start`` outside the readers' window (2000 up to 2100, see
+    :func:`syncstats._time.plausible`), or an
     ``errors_by_type`` that is not an object (see
     :func:`~syncstats.recording.validate_stats_dict`). Counters that break the
     invariants (``jobs_succeeded + jobs_failed != jobs_processed``, ...) are recorded:
