@@ -279,8 +279,8 @@ def test_from_dict_has_no_baseline_so_saving_adds_everything(stats_path):
 
 
 def test_merge_adds_counters_and_keeps_inputs_unchanged():
-    a = SyncStats(session_start=2000.0)
-    b = SyncStats(session_start=1000.0)
+    a = SyncStats(session_start=1_790_002_000.0)
+    b = SyncStats(session_start=1_790_001_000.0)
     ea = record_sample(a)
     b.record_success(0.5, confidence="low")
     b.record_failure("TimeoutError", 0.25, to_dlq=True)
@@ -289,7 +289,7 @@ def test_merge_adds_counters_and_keeps_inputs_unchanged():
 
     m = a.merge(b)
     assert m is not a and m is not b
-    assert m.session_start == 1000.0
+    assert m.session_start == 1_790_001_000.0
     assert counters(m) == {
         "jobs_processed": ea["jobs_processed"] + 3,
         "jobs_succeeded": ea["jobs_succeeded"] + 1,
@@ -315,13 +315,13 @@ def test_merge_adds_counters_and_keeps_inputs_unchanged():
 
 
 def test_plus_is_merge_and_commutes_on_counters():
-    a = SyncStats(session_start=5.0)
-    b = SyncStats(session_start=10.0)
+    a = SyncStats(session_start=1_790_000_005.0)
+    b = SyncStats(session_start=1_790_000_010.0)
     record_sample(a)
     b.record_failure("X", 1.0)
     assert (a + b) == a.merge(b)
     assert counters(a + b) == counters(b + a)
-    assert (a + b).session_start == (b + a).session_start == 5.0
+    assert (a + b).session_start == (b + a).session_start == 1_790_000_005.0
     assert counters(a + SyncStats()) == counters(a)
 
 
@@ -724,11 +724,11 @@ def test_session_start_of_the_file_is_preserved(stats_path):
 def test_file_without_session_start_takes_the_instances(stats_path):
     stats_path.parent.mkdir(parents=True)
     stats_path.write_text(json.dumps({"jobs_processed": 1, "jobs_succeeded": 1}))
-    s = SyncStats(session_start=1500.0)
+    s = SyncStats(session_start=1_790_001_500.0)
     s.record_success(0.5)
     s.save_to_file(stats_path)
     on_disk = read_json(stats_path)
-    assert on_disk["session_start"] == 1500.0
+    assert on_disk["session_start"] == 1_790_001_500.0
     assert on_disk["jobs_processed"] == 2
 
 
@@ -926,25 +926,25 @@ def test_deleted_file_starts_a_new_session(tmp_path):
     """A file deleted under a running worker restarts counting with a new session_start,
     so readers see the reset; only the counts since the last save are in the new file."""
     path = tmp_path / "stats.json"
-    s = SyncStats(session_start=100.0)
+    s = SyncStats(session_start=1_790_000_100.0)
     s.record_success(0.1)
     s.save_to_file(path)
-    assert json.loads(path.read_text())["session_start"] == 100.0
+    assert json.loads(path.read_text())["session_start"] == 1_790_000_100.0
     path.unlink()
     s.record_failure("PlexNotFound", 0.2)
-    s.save_to_file(path, now=500.0)
+    s.save_to_file(path, now=1_790_000_500.0)
     on_disk = json.loads(path.read_text())
-    assert on_disk["session_start"] == 500.0
+    assert on_disk["session_start"] == 1_790_000_500.0
     assert (on_disk["jobs_processed"], on_disk["jobs_failed"]) == (1, 1)
-    assert s.session_start == 500.0
+    assert s.session_start == 1_790_000_500.0
 
 
 def test_fresh_instance_keeps_its_own_session_start(tmp_path):
     path = tmp_path / "stats.json"
-    s = SyncStats(session_start=123.0)
+    s = SyncStats(session_start=1_790_000_123.0)
     s.record_success(0.1)
-    s.save_to_file(path, now=999.0)
-    assert json.loads(path.read_text())["session_start"] == 123.0
+    s.save_to_file(path, now=1_790_000_999.0)
+    assert json.loads(path.read_text())["session_start"] == 1_790_000_123.0
 
 
 def test_replacement_keeps_the_file_mode(tmp_path):
@@ -963,7 +963,7 @@ def test_save_removes_temporaries_of_killed_savers(tmp_path):
     stale.write_text('{"jobs_proc')
     other = tmp_path / ".other.json.abc123.tmp"
     other.write_text("x")
-    s = SyncStats(session_start=1.0)
+    s = SyncStats(session_start=1_790_000_001.0)
     s.record_success(0.1)
     s.save_to_file(path)
     assert not stale.exists() and other.exists()
