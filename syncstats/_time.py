@@ -2,13 +2,15 @@
 
 Every command-line option, library parameter and reader that turns text into a time or a
 duration goes through these functions, so a rule (what a time looks like, that a duration
-needs a unit, which times are plausible) is written once.
+needs a unit, which times are plausible: :data:`EARLIEST` to :data:`LATEST`) is written
+once.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,8 @@ import pandas as pd
 from .exceptions import ParameterError
 
 __all__ = [
-    "TIME_UNIT", "ISO_DATETIME", "EPOCH_LIMIT", "parse_time_value", "to_utc", "parse_now",
+    "TIME_UNIT", "ISO_DATETIME", "EARLIEST", "LATEST", "EPOCH_MIN", "EPOCH_LIMIT", "WINDOW",
+    "plausible", "parse_time_value", "to_utc", "parse_now",
     "to_timedelta", "check_freq", "format_duration",
 ]
 
@@ -32,16 +35,57 @@ ISO_DATETIME = re.compile(
     r"|\d{8}T\d{6}(?:[.,]\d+)?)"
     r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
-#: Epoch seconds at or beyond this (the year 5138) are not times: the readers' window
-#: for ``snapshot_at`` and ``session_start`` is ``0 <= t < EPOCH_LIMIT``.
-EPOCH_LIMIT = 1e11
+#: The plausibility window, the one rule for "a time a worker could have written", applied
+#: by every reader, fast engine and the capture check to every time column (snapshot_at
+#: from a field, a file name or an mtime; session_start; log times; the DLQ's failed_at
+#: and its jobs' epoch fields): from EARLIEST inclusive to LATEST exclusive. The worker
+#: was released in 2025; a time before 2000 (a device whose clock reset to 1970) or from
+#: 2100 on is a defect to report, not data, and no window computation scales with an
+#: implausible span. Use :func:`plausible`; do not copy the numbers.
+EARLIEST = pd.Timestamp("2000-01-01T00:00:00Z")
+#: First implausible time after the window (exclusive bound).
+LATEST = pd.Timestamp("2100-01-01T00:00:00Z")
+#: The window in epoch seconds: ``EPOCH_MIN <= t < EPOCH_LIMIT`` (946684800, 4102444800).
+EPOCH_MIN = int(EARLIEST.timestamp())
+EPOCH_LIMIT = int(LATEST.timestamp())
+#: The window as text, for messages.
+WINDOW = f"{EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d} UTC"
 _EPOCH_TEXT = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+
+
+def plausible(value: Any, unit: str = "s") -> Any:
+    """Whether times lie in the window ``EARLIEST <= t < LATEST`` (NaT, NaN: False).
+
+    *value* is a timestamp (or datetime), a datetime-like Series, Index or array (a
+    boolean mask of the same shape), or numbers: epoch *unit*s (``"s"`` or ``"us"``).
+
+    Examples
+    --------
+    >>> plausible(pd.Timestamp("1999-12-31T23:59:59Z")), plausible(EARLIEST)
+    (False, True)
+    >>> plausible(np.array([0, EPOCH_MIN, EPOCH_LIMIT - 1, EPOCH_LIMIT])).tolist()
+    [False, True, True, False]
+    """
+    if isinstance(value, datetime | np.datetime64):
+        ts = pd.Timestamp(value)
+        if ts is pd.NaT:
+            return False
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+        return bool(EARLIEST <= ts < LATEST)
+    if pd.api.types.is_datetime64_any_dtype(getattr(value, "dtype", None)):
+        inside = (value >= EARLIEST) & (value < LATEST)  # NaT compares False
+        return inside if isinstance(inside, pd.Series) else np.asarray(inside, dtype=bool)
+    scale = {"s": 1, "us": 1_000_000}[unit]
+    with np.errstate(invalid="ignore"):
+        out = (value >= EPOCH_MIN * scale) & (value < EPOCH_LIMIT * scale)
+    return out if isinstance(out, np.ndarray | pd.Series) else bool(out)
 
 
 def parse_time_value(value: Any) -> pd.Timestamp | None:
     """A data time value (ISO-8601 string or epoch seconds) as a UTC timestamp.
 
-    Strings without a zone are taken as UTC. Returns None when the value is unusable.
+    Strings without a zone are taken as UTC. Returns None when the value is unusable,
+    a time outside the window (:func:`plausible`) included.
 
     Examples
     --------
@@ -51,12 +95,14 @@ def parse_time_value(value: Any) -> pd.Timestamp | None:
     Timestamp('2026-10-01 13:00:00+0000', tz='UTC')
     >>> parse_time_value("05/10/2026") is None
     True
+    >>> parse_time_value("0001-01-01T00:00:00Z"), parse_time_value(0)
+    (None, None)
     """
     if isinstance(value, bool):
         return None
     try:
         if isinstance(value, int | float):
-            if not math.isfinite(value) or not 0 <= value < EPOCH_LIMIT:
+            if not math.isfinite(value) or not plausible(value):
                 return None
             return pd.Timestamp(round(value * 1e6), unit="us", tz="UTC")
         if isinstance(value, str):
@@ -65,7 +111,8 @@ def parse_time_value(value: Any) -> pd.Timestamp | None:
             ts = pd.Timestamp(value.strip())
             if ts is pd.NaT:
                 return None
-            return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+            ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+            return ts if plausible(ts) else None
     except (ValueError, OverflowError, TypeError):
         return None
     return None
@@ -101,8 +148,8 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
     if isinstance(value, int | float | np.integer | np.floating):
         ts = parse_time_value(float(value))
         if ts is None:
-            raise ParameterError(f"{name}: epoch seconds must be finite, from 0 to "
-                                 f"{EPOCH_LIMIT:.0e}, found {value!r}")
+            raise ParameterError(f"{name}: epoch seconds must be finite, within "
+                                 f"{WINDOW} ({EPOCH_MIN} to {EPOCH_LIMIT}), found {value!r}")
         return ts.as_unit(TIME_UNIT)
     try:
         ts = pd.Timestamp(value)

@@ -7,8 +7,9 @@ One place defines each frame's columns and dtypes; every reader builds its outpu
 frame           columns (dtype)
 ==============  =====================================================================
 ``snapshots``   source (category), snapshot_at (datetime64[us, UTC]), session_start
-                (datetime64[us, UTC], NaT when unknown), jobs_processed, jobs_succeeded,
-                jobs_failed, jobs_to_dlq, high_confidence_matches,
+                (datetime64[us, UTC], NaT when unknown; every time the readers load
+                lies in 2000..2100, see ``syncstats._time.plausible``), jobs_processed,
+                jobs_succeeded, jobs_failed, jobs_to_dlq, high_confidence_matches,
                 low_confidence_matches (int64), total_processing_time (float64, s),
                 time_from (category: field | filename | mtime | log), origin (str:
                 ``path`` or ``path:line``)
@@ -28,7 +29,8 @@ frame           columns (dtype)
                 the first other str keys met (in file and row order), taken out of
                 ``extra``. Missing when the job lacks the field or its blob is
                 undecodable; a value of another type, an integer beyond int64 or a time
-                outside 1970..5138 is missing too, and an issue
+                outside 2000..2100 (``syncstats._time.plausible``) is missing too,
+                and an issue
 ``issues``      source (category), path (str), line (Int64: 1-based line, or DLQ row id;
                 NA for a whole file), kind (category), detail (str)
 ==============  =====================================================================

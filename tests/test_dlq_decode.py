@@ -334,11 +334,11 @@ def _missing(value: Any) -> bool:
 
 
 def test_implausible_failed_at_is_nat_and_an_issue_in_both_engines(tmp_path):
-    """The window of snapshot and log times (1970 up to epoch 1e11 s, year 5138); 2263
-    (beyond pandas' nanosecond range, but a time) is inside it and kept."""
+    """The readers' one window (2000-01-01 up to 2100-01-01 UTC, syncstats._time): a
+    clock reset to 1970, 2263 (beyond pandas' nanosecond range) and 9999 are no times."""
     times = ["0001-01-01 00:00:00", "9999-12-31 23:59:59", "1969-12-31 23:59:59",
-             "2263-01-01 00:00:00", "1970-01-01 00:00:00", "5138-11-16 09:46:39",
-             "5138-11-16 09:46:40"]
+             "2263-01-01 00:00:00", "2000-01-01 00:00:00", "2099-12-31 23:59:59",
+             "2100-01-01 00:00:00", "1970-01-01 00:00:00", "1999-12-31 23:59:59"]
     db = make_db(tmp_path / "w" / "dlq.db", [None] * len(times), failed_at=times)
     old = dlq_module._fastdlq.MIN_FILE_BYTES
     dlq_module._fastdlq.MIN_FILE_BYTES = 0  # let the fast path try (it must decline)
@@ -349,18 +349,22 @@ def test_implausible_failed_at_is_nat_and_an_issue_in_both_engines(tmp_path):
     pd.testing.assert_frame_equal(fast.dlq, slow.dlq)
     pd.testing.assert_frame_equal(fast.issues, slow.issues)
     dlq = slow.dlq.set_index("id").sort_index()
-    assert dlq["failed_at"].isna().tolist() == [True, True, True, False, False, False, True]
+    assert dlq["failed_at"].isna().tolist() == [True, True, True, True, False, False, True,
+                                                True, True]
     found = issues_of(slow)
     assert [(line, kind) for line, kind, _ in found] == [
-        (1, "bad_time"), (2, "bad_time"), (3, "bad_time"), (7, "bad_time")]
-    assert "'0001-01-01 00:00:00' is not a time within 1970..5138" in found[0][2]
+        (1, "bad_time"), (2, "bad_time"), (3, "bad_time"), (4, "bad_time"), (7, "bad_time"),
+        (8, "bad_time"), (9, "bad_time")]
+    assert ("'0001-01-01 00:00:00' is not a time within 2000-01-01..2100-01-01 UTC"
+            in found[0][2])
     assert set(slow.issues["path"]) == {str(db)}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_implausible_epoch_fields_are_nat_and_issues(tmp_path, protocol):
     cases = [(-1, True), (1e11, True), (10**20, True), ("2026-10-01", True), (True, True),
-             (math.inf, True), (0, False), (1e11 - 1, False), (None, False)]
+             (math.inf, True), (946684800, False), (4102444799.5, False), (None, False),
+             (0, True), (946684799, True), (946684799.5, True), (4102444800, True)]
     blobs = [pickle.dumps(full_job(i, enqueued_at=v, next_retry_at=v), protocol=protocol)
              for i, (v, _) in enumerate(cases, 1)]
     db = make_db(tmp_path / "w" / "dlq.db", blobs)
@@ -372,9 +376,10 @@ def test_implausible_epoch_fields_are_nat_and_issues(tmp_path, protocol):
     for i, (value, bad) in enumerate(cases, 1):
         for col in ("job.enqueued_at", "job.next_retry_at"):
             assert pd.isna(dlq.loc[i, col]) == (bad or value is None), (i, col)
-    assert dlq.loc[7, "job.next_retry_at"] == pd.Timestamp(0, unit="s", tz="UTC")
+    assert dlq.loc[7, "job.next_retry_at"] == pd.Timestamp("2000-01-01", tz="UTC")
     details = [d for _, _, d in issues_of(data)]
-    assert "job.enqueued_at=-1 is not epoch seconds within 1970..5138; loaded as NaT" in details
+    assert ("job.enqueued_at=-1 is not epoch seconds within 2000-01-01..2100-01-01 UTC; "
+            "loaded as NaT") in details
 
 
 def test_true_in_an_export_is_no_count(tmp_path):

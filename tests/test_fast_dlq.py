@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ def test_rows_not_in_time_order_are_sorted_alike(tmp_path):
     rows = [row(1, failed_at="2026-10-02 00:00:00"), row(2, failed_at="2026-10-01 00:00:00"),
             row(3, failed_at=None), row(4, failed_at="2026-10-01 00:00:00"),
             # the ends of the plausible window (outside it: see test_dlq_decode.py)
-            row(5, failed_at="1970-01-01 00:00:00"), row(6, failed_at="5138-11-16 09:46:39")]
+            row(5, failed_at="2000-01-01 00:00:00"), row(6, failed_at="2099-12-31 23:59:59")]
     db = make_db(tmp_path / "w" / "dlq.db", rows)
     assert compare(db) == [True]
     assert read_dlq(db).dlq["id"].tolist() == [5, 2, 4, 1, 6, 3]
@@ -236,9 +237,13 @@ DECLINED = {
     "blob scene_id": (row(3, scene_id=b"\x01"), DLQ_SCHEMA),
     "integer failed_at": (row(3, failed_at=1790812800), DLQ_SCHEMA),
     "real failed_at": (row(3, failed_at=1790812800.5), DLQ_SCHEMA),
-    # canonical, but outside the window snapshots and logs use (1970..5138)
+    # canonical, but outside the readers' one window (2000-01-01 up to 2100-01-01 UTC)
     "failed_at year 1": (row(3, failed_at="0001-01-01 00:00:00"), DLQ_SCHEMA),
     "failed_at 1969": (row(3, failed_at="1969-12-31 23:59:59"), DLQ_SCHEMA),
+    "failed_at 1970": (row(3, failed_at="1970-01-01 00:00:00"), DLQ_SCHEMA),
+    "failed_at 1999": (row(3, failed_at="1999-12-31 23:59:59"), DLQ_SCHEMA),
+    "failed_at 2100": (row(3, failed_at="2100-01-01 00:00:00"), DLQ_SCHEMA),
+    "failed_at 2263": (row(3, failed_at="2263-01-01 00:00:00"), DLQ_SCHEMA),
     "failed_at 9999": (row(3, failed_at="9999-12-31 23:59:59"), DLQ_SCHEMA),
     "null id": (row(3, id=None), NO_PK),
     "duplicate id": (row(3, id=1), NO_PK),
@@ -443,12 +448,21 @@ def test_busy_database_waits_for_the_timeout_then_declines(tmp_path):
 # Fuzzed databases
 # --------------------------------------------------------------------------------------
 
+#: failed_at at and beyond both ends of the readers' window (syncstats._time.plausible)
+WINDOW_EDGES = ["1999-12-31 23:59:59", "2000-01-01 00:00:00", "2099-12-31 23:59:59",
+                "2100-01-01 00:00:00", "0001-01-01 00:00:00", "1970-01-01 00:00:00",
+                "2263-01-01 00:00:00", "9999-01-01 00:00:00"]
 good = {
     "job_id": st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
     "error_type": st.one_of(st.none(), st.sampled_from(["PlexNotFound", "B", "a", "é", ""])),
     "error_message": st.one_of(st.none(), st.text(max_size=8)),
-    "failed_at": st.one_of(st.none(), st.datetimes().map(
-        lambda d: d.strftime("%Y-%m-%d %H:%M:%S").rjust(19, "0"))),
+    "failed_at": st.one_of(
+        st.none(),
+        # mostly within the readers' window (2000 up to 2100 UTC), a few just beyond it
+        st.datetimes(datetime(1999, 12, 31, 23), datetime(2100, 1, 1, 1)),
+        st.datetimes(),
+    ).map(lambda d: d if d is None else d.strftime("%Y-%m-%d %H:%M:%S").rjust(19, "0"))
+    | st.sampled_from(WINDOW_EDGES),
 }
 good["scene_id"] = good["retry_count"] = good["job_id"]
 good["stack_trace"] = good["error_message"]

@@ -151,6 +151,15 @@ def test_load_of_the_sample():
 # Histories: defects, and what Arrow reads otherwise than Python's json
 # --------------------------------------------------------------------------------------
 
+#: Times at and beyond both ends of the plausibility window (syncstats._time.plausible).
+EDGE_TIMES = ["1999-12-31T23:59:59Z", "2000-01-01T00:00:00Z", "2099-12-31T23:59:59Z",
+              "2100-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z",
+              "2263-01-01T00:00:00Z", "9999-01-01T00:00:00Z", 0, 946684799, 946684800,
+              4102444799, 4102444800]
+EDGE_EPOCHS = [0, 0.0, 946684799, 946684799.5, 946684800, 946684800.0, 4102444799.5,
+               4102444800, -946684800.0]
+
+
 HISTORY_CASES: dict[str, str | bytes] = {
     "clean": line() + "\n" + line(snapshot_at="2026-10-01T00:15:00Z") + "\n",
     "compact json": json.dumps({**GOOD, "snapshot_at": "2026-10-01T00:00:00Z"},
@@ -192,6 +201,11 @@ HISTORY_CASES: dict[str, str | bytes] = {
     "huge session": line(session_start=1e12) + "\n",
     "int session": line(session_start=1790812800) + "\n",
     "bool session": line(session_start=True) + "\n",
+    "session window": line(session_start=946684800) + "\n"
+    + line(session_start=4102444799.5) + "\n",
+    "session outside window": line(session_start=0) + "\n"
+    + line(session_start=946684799.5) + "\n" + line(session_start=4102444800) + "\n"
+    + line(session_start=-1.0) + "\n",
     "errors null": line(errors_by_type=None) + "\n",
     "errors missing": line(errors_by_type=_DROP) + "\n",
     "errors empty": line(errors_by_type={}) + "\n",
@@ -243,8 +257,27 @@ HISTORY_CASES: dict[str, str | bytes] = {
     "snapshot_at leap day": line(snapshot_at="2028-02-29T23:59:59Z") + "\n",
     "snapshot_at old": line(snapshot_at="1899-12-31T00:00:00Z") + "\n",
     "snapshot_at epoch": line(snapshot_at=1790812800) + "\n"
-    + line(snapshot_at=1790812800.5) + "\n" + line(snapshot_at=0.0000005) + "\n",
+    + line(snapshot_at=1790812800.5) + "\n" + line(snapshot_at=946684800.0000005) + "\n",
     "snapshot_at epoch bad": line(snapshot_at=-1) + "\n" + line(snapshot_at=1e11) + "\n",
+    # the plausibility window (syncstats._time.plausible): 2000 up to 2100 UTC
+    "snapshot_at epoch window": line(snapshot_at=946684800) + "\n"
+    + line(snapshot_at=4102444799) + "\n" + line(snapshot_at=4102444799.999999) + "\n",
+    "snapshot_at epoch outside window": line(snapshot_at=0) + "\n"
+    + line(snapshot_at=946684799) + "\n" + line(snapshot_at=946684799.999999) + "\n"
+    + line(snapshot_at=4102444800) + "\n",
+    "snapshot_at window": line(snapshot_at="2000-01-01T00:00:00Z") + "\n"
+    + line(snapshot_at="2099-12-31T23:59:59Z") + "\n"
+    + line(snapshot_at="2099-12-31T23:59:59.999999Z") + "\n"
+    + line(snapshot_at="2000-01-01T01:00:00+01:00") + "\n",
+    "snapshot_at outside window": line(snapshot_at="1999-12-31T23:59:59Z") + "\n"
+    + line(snapshot_at="2100-01-01T00:00:00Z") + "\n"
+    + line(snapshot_at="0001-01-01T00:00:00Z") + "\n"
+    + line(snapshot_at="1970-01-01T00:00:00Z") + "\n"
+    + line(snapshot_at="2263-01-01T00:00:00Z") + "\n"
+    + line(snapshot_at="9999-01-01T00:00:00Z") + "\n"
+    + line(snapshot_at="2000-01-01T00:59:59+01:00") + "\n"
+    + line(snapshot_at="2099-12-31T23:00:00-01:00") + "\n"
+    + line(snapshot_at="2099-12-31 23:59:59") + "\n",
     "snapshot_at mixed": line() + "\n" + line(snapshot_at=1790812800) + "\n",
     "snapshot_at missing": line(snapshot_at=_DROP) + "\n",
     "snapshot_at null": line(snapshot_at=None) + "\n",
@@ -305,6 +338,8 @@ def test_history_cases_variants(tmp_path, case):
 @pytest.mark.parametrize("case", ["clean", "compact json", "keys reordered", "int64 edges",
                                   "sources interleaved", "snapshot_at offset",
                                   "snapshot_at fraction", "snapshot_at epoch", "error names",
+                                  "snapshot_at epoch window", "snapshot_at window",
+                                  "session window",
                                   "unknown scalar fields", "error count int64", "source unicode",
                                   "moderate nesting", "Inf in a string", "NaN in a string",
                                   "null session",
@@ -321,7 +356,9 @@ def test_history_cases_taken_fast(case):
                                   "minus nan literal unknown", "deep nesting unknown",
                                   "error count float", "duplicate error key", "int64 min",
                                   "error name escaped", "nan session", "null counter",
-                                  "snapshot_at mixed", "non utf8", "error count null"])
+                                  "snapshot_at mixed", "non utf8", "error count null",
+                                  "snapshot_at outside window", "session outside window",
+                                  "snapshot_at epoch outside window"])
 def test_history_cases_declined(case):
     raw = HISTORY_CASES[case]
     raw = raw if isinstance(raw, bytes) else raw.encode()
@@ -465,6 +502,25 @@ COPY_CASES: dict[str, Any] = {
     "stats-20261001T185000Z-surrogate.json": '{"jobs_processed": 1, "errors_by_type": '
     '{"\\ud800": 1}}',
     "stats-20261001T190000Z-dupe.json": GOOD,
+    # the plausibility window (syncstats._time.plausible): names and fields at its ends
+    "stats-20000101T000000Z.json": GOOD,
+    "stats-20991231T235959Z.json": GOOD,
+    "stats-2000-01-01T01:00:00+01:00.json": GOOD,
+    "stats-19991231T235959Z.json": GOOD,
+    "stats-21000101T000000Z.json": GOOD,
+    "stats-00010101T000000Z.json": GOOD,
+    "stats-19700101T000000Z.json": GOOD,
+    "stats-22630101T000000Z.json": GOOD,
+    "stats-99990101T000000Z.json": GOOD,
+    "stats-2000-01-01T00:59:59+01:00.json": GOOD,
+    "stats-20261001T191500Z-field1970.json": {**GOOD, "snapshot_at": "1970-01-01T00:00:00Z"},
+    "stats-20261001T191600Z-field0.json": {**GOOD, "snapshot_at": 0},
+    "stats-20261001T191700Z-field2100.json": {**GOOD, "snapshot_at": "2100-01-01T00:00:00Z"},
+    "stats-20261001T191800Z-session0.json": {**GOOD, "session_start": 0},
+    "stats-20261001T191900Z-session1999.json": {**GOOD, "session_start": 946684799},
+    "stats-20261001T192000Z-session2000.json": {**GOOD, "session_start": 946684800},
+    "stats-20261001T192100Z-session2100.json": {**GOOD, "session_start": 4102444800},
+    "stats-20261001T192200Z-session2099.json": {**GOOD, "session_start": 4102444799.5},
 }
 
 
@@ -554,14 +610,16 @@ def test_scan_tree_is_rglob(tmp_path):
                 "total_processing_time": st.one_of(st.floats(), st.integers(0, 10**20),
                                                    st.none()),
                 "session_start": st.one_of(st.floats(-2e11, 2e11), st.none(),
-                                           st.integers(0, 2 * 10**9)),
+                                           st.integers(0, 2 * 10**9),
+                                           st.sampled_from(EDGE_EPOCHS)),
                 "errors_by_type": st.one_of(
                     st.dictionaries(st.sampled_from(["A", "B", "C é", ""]),
                                     st.one_of(st.integers(-2, 2**63), st.floats(0, 3),
                                               st.none()), max_size=3),
                     st.none(), st.just([1])),
                 "source": st.sampled_from(["s1", "s2", "", 3]),
-                "snapshot_at": st.sampled_from(["2026-10-01T00:00:00Z", "x", 5.0]),
+                "snapshot_at": st.sampled_from(["2026-10-01T00:00:00Z", "x", 5.0,
+                                                *EDGE_TIMES]),
             },
         ),
         min_size=1, max_size=8,
@@ -569,7 +627,15 @@ def test_scan_tree_is_rglob(tmp_path):
     names=st.lists(st.sampled_from(["stats-20261001T{:02d}0000Z.json",
                                     "stats-2026-10-01T{:02d}:00:00+01:00.json",
                                     "s-20261001T{:02d}0000.25Z.json", "x{:02d}.json",
-                                    "stats-20261001T{:02d}0000Z.json.gz"]),
+                                    "stats-20261001T{:02d}0000Z.json.gz",
+                                    "stats-19991231T2359{:02d}Z.json",
+                                    "stats-20000101T0000{:02d}Z.json",
+                                    "stats-20991231T2359{:02d}Z.json",
+                                    "stats-21000101T0000{:02d}Z.json",
+                                    "stats-19700101T0000{:02d}Z.json",
+                                    "stats-00010101T0000{:02d}Z.json",
+                                    "stats-22630101T0000{:02d}Z.json",
+                                    "stats-99990101T0000{:02d}Z.json"]),
                    min_size=8, max_size=8),
 )
 def test_generated_copies(tmp_path_factory, records, names):
@@ -594,7 +660,8 @@ _RECORD = st.fixed_dictionaries(
     optional={
         "total_processing_time": st.one_of(st.floats(0, 1e9), st.integers(0, 10**20),
                                            st.none()),
-        "session_start": st.one_of(st.floats(-2e11, 2e11), st.none()),
+        "session_start": st.one_of(st.floats(-2e11, 2e11), st.none(),
+                                   st.sampled_from(EDGE_EPOCHS)),
         "errors_by_type": st.one_of(
             st.dictionaries(st.sampled_from(["PlexNotFound", "Timeout", "Odd\"Name", "é", ""]),
                             st.one_of(st.integers(-3, 10**6), st.integers(2**62, 2**64)),
@@ -606,7 +673,7 @@ _RECORD = st.fixed_dictionaries(
                                                                          max_size=3)),
     },
 )
-_TIMES = st.sampled_from(["iso", "epoch", "offset", "fraction", "mixed", "bad"])
+_TIMES = st.sampled_from(["iso", "epoch", "offset", "fraction", "mixed", "bad", "edges"])
 _DAMAGE = st.sampled_from([None, None, "torn", "blank", "crlf", "bad_type", "bom",
                            "double", "inf"])
 
@@ -627,6 +694,7 @@ def test_generated_histories(tmp_path_factory, records, times, damage, seed, com
             "offset": t.tz_convert("America/New_York").isoformat(),
             "fraction": t.strftime("%Y-%m-%dT%H:%M:%S") + f".{i * 12345 % 10**6:06d}Z",
             "bad": ["13:00", "2026-10-01T00:00:00Z", -5][i % 3],
+            "edges": EDGE_TIMES[int(rng.integers(0, len(EDGE_TIMES)))],
         }[kind]
         obj = {**rec, "snapshot_at": when}
         out.append(json.dumps(obj, separators=(",", ":") if compact else None))

@@ -39,6 +39,7 @@ from helpers_reliability import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syncstats._time import plausible
 from syncstats.exceptions import DLQError, LogFormatError, SnapshotFormatError
 from syncstats.io import load, read_dlq, read_log, read_snapshots
 
@@ -528,7 +529,7 @@ def test_special_literals_in_logs(tmp_path, tz):
     check_accounting(data.snapshots, data.issues, units, what="special logs")
     check_raise_mode(lambda m: read_log(tmp_path, tz=tz, on_error=m), data, LogFormatError)
     assert len(data.snapshots) >= 8  # one hostile time does not cost the others theirs
-    assert (data.snapshots["snapshot_at"] >= pd.Timestamp("1970-01-01", tz="UTC")).all()
+    assert plausible(data.snapshots["snapshot_at"]).all()  # the readers' one window
 
 
 def test_special_literals_in_dlq_exports(tmp_path):

@@ -213,7 +213,7 @@ def test_to_dict_appends_extras_after_the_known_keys():
 
 
 def test_from_dict_round_trip():
-    s = SyncStats(session_start=1000.0)
+    s = SyncStats(session_start=1_790_812_800.0)
     record_sample(s)
     back = SyncStats.from_dict(s.to_dict())
     assert back == s
@@ -279,8 +279,8 @@ def test_from_dict_has_no_baseline_so_saving_adds_everything(stats_path):
 
 
 def test_merge_adds_counters_and_keeps_inputs_unchanged():
-    a = SyncStats(session_start=2000.0)
-    b = SyncStats(session_start=1000.0)
+    a = SyncStats(session_start=1_790_002_000.0)
+    b = SyncStats(session_start=1_790_001_000.0)
     ea = record_sample(a)
     b.record_success(0.5, confidence="low")
     b.record_failure("TimeoutError", 0.25, to_dlq=True)
@@ -289,7 +289,7 @@ def test_merge_adds_counters_and_keeps_inputs_unchanged():
 
     m = a.merge(b)
     assert m is not a and m is not b
-    assert m.session_start == 1000.0
+    assert m.session_start == 1_790_001_000.0
     assert counters(m) == {
         "jobs_processed": ea["jobs_processed"] + 3,
         "jobs_succeeded": ea["jobs_succeeded"] + 1,
@@ -315,13 +315,13 @@ def test_merge_adds_counters_and_keeps_inputs_unchanged():
 
 
 def test_plus_is_merge_and_commutes_on_counters():
-    a = SyncStats(session_start=5.0)
-    b = SyncStats(session_start=10.0)
+    a = SyncStats(session_start=1_790_000_005.0)
+    b = SyncStats(session_start=1_790_000_010.0)
     record_sample(a)
     b.record_failure("X", 1.0)
     assert (a + b) == a.merge(b)
     assert counters(a + b) == counters(b + a)
-    assert (a + b).session_start == (b + a).session_start == 5.0
+    assert (a + b).session_start == (b + a).session_start == 1_790_000_005.0
     assert counters(a + SyncStats()) == counters(a)
 
 
@@ -693,14 +693,14 @@ def test_save_creates_missing_directories(tmp_path):
 
 
 def test_valid_file_loads_without_warning(stats_path):
-    s = SyncStats(session_start=123.0)
+    s = SyncStats(session_start=1_790_812_923.0)
     expected = record_sample(s)
     s.save_to_file(stats_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loaded = SyncStats.load_from_file(stats_path)
     assert counters(loaded) == expected
-    assert loaded.session_start == 123.0
+    assert loaded.session_start == 1_790_812_923.0
     assert corrupt_copies(stats_path) == []
 
 
@@ -708,27 +708,27 @@ def test_valid_file_loads_without_warning(stats_path):
 
 
 def test_session_start_of_the_file_is_preserved(stats_path):
-    first = SyncStats(session_start=1000.0)
+    first = SyncStats(session_start=1_790_001_000.0)
     first.record_success(0.5)
     first.save_to_file(stats_path)
-    later = SyncStats(session_start=2000.0)
+    later = SyncStats(session_start=1_790_002_000.0)
     later.record_failure("X", 0.5)
     later.save_to_file(stats_path)
     on_disk = read_json(stats_path)
-    assert on_disk["session_start"] == 1000.0
+    assert on_disk["session_start"] == 1_790_001_000.0
     assert on_disk["jobs_processed"] == 2
-    assert later.session_start == 1000.0  # the instance adopts the file's start
-    assert SyncStats.load_from_file(stats_path).session_start == 1000.0
+    assert later.session_start == 1_790_001_000.0  # the instance adopts the file's start
+    assert SyncStats.load_from_file(stats_path).session_start == 1_790_001_000.0
 
 
 def test_file_without_session_start_takes_the_instances(stats_path):
     stats_path.parent.mkdir(parents=True)
     stats_path.write_text(json.dumps({"jobs_processed": 1, "jobs_succeeded": 1}))
-    s = SyncStats(session_start=1500.0)
+    s = SyncStats(session_start=1_790_001_500.0)
     s.record_success(0.5)
     s.save_to_file(stats_path)
     on_disk = read_json(stats_path)
-    assert on_disk["session_start"] == 1500.0
+    assert on_disk["session_start"] == 1_790_001_500.0
     assert on_disk["jobs_processed"] == 2
 
 
@@ -906,7 +906,7 @@ def test_model_catches_a_double_counting_save(tmp_path, monkeypatch):
         optional={
             **{k: st.integers(0, SANITY_CEILING) for k in COUNTER_FIELDS},
             "total_processing_time": st.floats(0, 1e9, allow_nan=False),
-            "session_start": st.floats(0, 2e9, allow_nan=False),
+            "session_start": st.floats(946_684_800, 4_102_444_799, allow_nan=False),
             "errors_by_type": st.dictionaries(
                 st.sampled_from(ERROR_TYPES), st.integers(0, SANITY_CEILING), max_size=3
             ),
@@ -926,30 +926,30 @@ def test_deleted_file_starts_a_new_session(tmp_path):
     """A file deleted under a running worker restarts counting with a new session_start,
     so readers see the reset; only the counts since the last save are in the new file."""
     path = tmp_path / "stats.json"
-    s = SyncStats(session_start=100.0)
+    s = SyncStats(session_start=1_790_000_100.0)
     s.record_success(0.1)
     s.save_to_file(path)
-    assert json.loads(path.read_text())["session_start"] == 100.0
+    assert json.loads(path.read_text())["session_start"] == 1_790_000_100.0
     path.unlink()
     s.record_failure("PlexNotFound", 0.2)
-    s.save_to_file(path, now=500.0)
+    s.save_to_file(path, now=1_790_000_500.0)
     on_disk = json.loads(path.read_text())
-    assert on_disk["session_start"] == 500.0
+    assert on_disk["session_start"] == 1_790_000_500.0
     assert (on_disk["jobs_processed"], on_disk["jobs_failed"]) == (1, 1)
-    assert s.session_start == 500.0
+    assert s.session_start == 1_790_000_500.0
 
 
 def test_fresh_instance_keeps_its_own_session_start(tmp_path):
     path = tmp_path / "stats.json"
-    s = SyncStats(session_start=123.0)
+    s = SyncStats(session_start=1_790_000_123.0)
     s.record_success(0.1)
-    s.save_to_file(path, now=999.0)
-    assert json.loads(path.read_text())["session_start"] == 123.0
+    s.save_to_file(path, now=1_790_000_999.0)
+    assert json.loads(path.read_text())["session_start"] == 1_790_000_123.0
 
 
 def test_replacement_keeps_the_file_mode(tmp_path):
     path = tmp_path / "stats.json"
-    SyncStats(session_start=1.0).save_to_file(path)
+    SyncStats(session_start=1_790_812_800.0).save_to_file(path)
     os.chmod(path, 0o640)
     s = SyncStats.load_from_file(path)
     s.record_success(0.1)
@@ -963,7 +963,7 @@ def test_save_removes_temporaries_of_killed_savers(tmp_path):
     stale.write_text('{"jobs_proc')
     other = tmp_path / ".other.json.abc123.tmp"
     other.write_text("x")
-    s = SyncStats(session_start=1.0)
+    s = SyncStats(session_start=1_790_000_001.0)
     s.record_success(0.1)
     s.save_to_file(path)
     assert not stale.exists() and other.exists()
@@ -1106,6 +1106,10 @@ def test_confidence_is_exact(confidence):
     ("data", "problem"),
     [
         ({"session_start": 1e11}, "session_start=100000000000.0 is not a plausible epoch time"),
+        # the readers' window: 2000-01-01 up to 2100-01-01 UTC
+        ({"session_start": 0}, "session_start=0 is not a plausible epoch time"),
+        ({"session_start": 946684799}, "session_start=946684799 is not a plausible epoch time"),
+        ({"session_start": 4102444800}, "session_start=4102444800 is not a plausible epoch"),
         ({"session_start": 10**400}, "session_start must be a finite number, found 100000..."),
         ({"session_start": -1.0}, "session_start is negative"),
         ({"session_start": "2026-10-01"}, "session_start must be a number, found str"),
@@ -1122,6 +1126,7 @@ def test_implausible_times_and_long_values_give_one_short_line(data, problem):
 
 
 def test_session_start_inside_the_window_is_kept():
-    assert SyncStats.from_dict({"session_start": 0}).session_start == 0.0
-    last = 99_999_999_999.0
+    first = 946_684_800  # 2000-01-01T00:00:00Z, the first plausible time
+    assert SyncStats.from_dict({"session_start": first}).session_start == first
+    last = 4_102_444_799.5  # just before 2100-01-01T00:00:00Z
     assert SyncStats.from_dict({"session_start": last}).session_start == last

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schemas
-from .._time import EPOCH_LIMIT, ISO_DATETIME, parse_time_value  # noqa: F401
+from .._time import EPOCH_LIMIT, ISO_DATETIME, WINDOW, parse_time_value, plausible  # noqa: F401
 from ..exceptions import InputError, ParameterError
 
 ON_ERROR = ("report", "raise")
@@ -438,10 +438,11 @@ class RecordBuilder:
         if start is not None and (
             isinstance(start, bool)
             or not isinstance(start, int | float)
-            # also NaN/inf, and ints too large for math.isfinite
-            or not -EPOCH_LIMIT < start < EPOCH_LIMIT
+            # outside the window (also NaN/inf, and ints too large for math.isfinite)
+            or not plausible(start)
         ):
-            caveats.append(("bad_value", f"session_start is {start!r:.60}; stored as NaT"))
+            caveats.append(("bad_value", f"session_start is {start!r:.60}, not epoch seconds "
+                            f"within {WINDOW}; stored as NaT"))
             start = None
         errors = obj.get("errors_by_type", {})
         if errors is None:

@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .. import schemas
-from .._time import EPOCH_LIMIT
+from .._time import plausible
 from ._common import (
     _BASIC,
     _EXTENDED,
@@ -142,7 +142,8 @@ def _iso_fixed(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     the rows parsed: ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]``.
 
     A row outside these forms, or whose value :func:`parse_time_value` might judge
-    otherwise (a year outside 1900-2200, an invalid date or time), is not parsed here;
+    otherwise (a year outside 1900-2200, an invalid date or time, a time outside the
+    window of :func:`~syncstats._time.plausible`), is not parsed here;
     the caller parses it with the reference function.
     """
     n, width = mat.shape
@@ -193,6 +194,7 @@ def _iso_fixed(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ok &= z_ok
     days = _days_from_civil(year, month, np.where(ok, day, 1))
     us = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000 + frac) - offset
+    ok &= plausible(us, unit="us")  # outside the window: the reference function judges it
     return us, ok
 
 
@@ -229,7 +231,7 @@ def _parse_iso(col: pa.Array) -> np.ndarray | None:
 def _epoch_us(col: pa.Array) -> np.ndarray | None:
     """Epoch-seconds ``snapshot_at`` values to microseconds, as the reference rounds them."""
     secs = col.to_numpy(zero_copy_only=False)
-    if not (np.isfinite(secs) & (secs >= 0) & (secs < EPOCH_LIMIT)).all():
+    if not plausible(secs).all():  # also NaN: the reference reports them
         return None
     return np.round(secs * 1e6).astype(np.int64)
 
@@ -451,8 +453,8 @@ def parse_chunk(
         present = session_start[start_col.is_valid().to_numpy(zero_copy_only=False)]
     else:
         present = session_start
-    # NaN (a literal) or out of range: the reference reports it; null/absent is NaT
-    if not (np.abs(present) < EPOCH_LIMIT).all():
+    # NaN (a literal) or outside the window: the reference reports it; null/absent is NaT
+    if not plausible(present).all():
         return None, 0
 
     when = col["snapshot_at"]

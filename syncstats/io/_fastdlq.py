@@ -17,8 +17,8 @@ connection parameters) whenever it cannot reproduce the reference *exactly*:
   reference's SQLite refuses it), an id that is missing, duplicated or out of order (the
   order of equal ids is the SQL engine's choice), a ``failed_at`` that is not exactly
   ``YYYY-MM-DD HH:MM:SS`` naming a real second (the reference parses other ISO forms
-  and reports the rest), a ``failed_at`` outside 1970..5138 (the readers' window
-  ``0 <= epoch < EPOCH_LIMIT`` of :mod:`syncstats._time`: the reference reports it),
+  and reports the rest), a ``failed_at`` outside the readers' one window
+  (:func:`syncstats._time.plausible`, 2000 up to 2100: the reference reports it),
   a database not encoded in UTF-8, and any error of the driver
   (busy, corrupt, unreadable): all decline.
 
@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._time import EPOCH_LIMIT
+from .._time import plausible
 
 __all__ = ["read_dead_letters", "MIN_FILE_BYTES"]
 
@@ -251,7 +251,7 @@ def _times(
         raise _Declined("failed_at not in the canonical YYYY-MM-DD HH:MM:SS form")
     ticks = seconds.cast(pa.int64())
     if seconds.null_count < n and not (
-        pc.min(ticks).as_py() >= 0 and pc.max(ticks).as_py() < EPOCH_LIMIT
+        plausible(pc.min(ticks).as_py()) and plausible(pc.max(ticks).as_py())
     ):
         raise _Declined("failed_at outside the plausible window: the reference reports it")
     return _UTC_US.__from_arrow__(seconds.cast(pa.timestamp("us", tz="UTC")))

@@ -59,12 +59,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tqdm import tqdm
 
 from .. import schemas
+from .._time import EARLIEST, EPOCH_LIMIT, EPOCH_MIN, LATEST, plausible
 from ._common import Issues, RecordBuilder, clean_path, clean_text, loads
 from .log import (
     _BLOB,
     _CONSOLE,
     _FILE_MSG,
     _FILE_TIME,
+    _LOCAL_MARGIN,
     _STATS,
     _WORKER_KEYS,
     PAYLOAD_KEYS,
@@ -106,9 +108,11 @@ _TOKEN = re.compile(
 _LITERALS = {b"true": True, b"false": False, b"null": None}
 _ANY_DIGIT = re.compile(rb"[0-9]")
 _US = 1_000_000
-#: 1970-01-02 and epoch 1e11 s less a day: the reference's plausible local times.
-_LOCAL_MIN_S, _LOCAL_MAX_S = 86_400, 10**11 - 86_400
-_YEAR_MIN, _YEAR_MAX = 1970, 2200  # within pandas' nanosecond range, whatever it picks
+#: The reference's zone-less times kept for localizing (the window and its margin).
+_LOCAL_MIN_S = EPOCH_MIN - int(_LOCAL_MARGIN.total_seconds())
+_LOCAL_MAX_S = EPOCH_LIMIT + int(_LOCAL_MARGIN.total_seconds())
+#: within pandas' nanosecond range, whatever it picks
+_YEAR_MIN, _YEAR_MAX = EARLIEST.year - 1, LATEST.year
 
 
 class Redo(Exception):
@@ -798,7 +802,7 @@ class FastLog:
             utc = np.zeros_like(secs)
             utc[sel[good]] = aware[good].tz_convert("UTC").as_unit("us").asi8 // _US
             fast[sel[~good]] = False
-            fast &= (utc >= 0) & (utc < 10**11)
+        fast &= plausible(utc)  # outside the window: the reference reports the line
         keep = np.flatnonzero(fast)
         if not keep.size:
             return

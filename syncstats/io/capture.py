@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
+from .._time import WINDOW, plausible
 from ..exceptions import StatsFileError
 from ..recording.stats import validate_stats_dict
 from ._common import STATS_KEYS
@@ -87,7 +88,8 @@ def capture_snapshot(
     nothing is appended. Implausible means a counter (or an ``errors_by_type`` count)
     that is not a non-negative integer or is above the sanity ceiling of 10,000,000, a
     ``total_processing_time`` that is not a non-negative finite number, a
-    ``session_start`` outside the readers' epoch window ``0 <= t < 1e11`` s, or an
+    ``session_start`` outside the readers' window (2000 up to 2100, see
+    :func:`syncstats._time.plausible`), or an
     ``errors_by_type`` that is not an object (see
     :func:`~syncstats.recording.validate_stats_dict`). Counters that break the
     invariants (``jobs_succeeded + jobs_failed != jobs_processed``, ...) are recorded:
@@ -119,7 +121,8 @@ def capture_snapshot(
     ------
     StatsFileError
         When the stats file is missing, not a regular file, unreadable, still torn after
-        every retry, not a JSON object with a stats key, or holds an implausible value.
+        every retry, not a JSON object with a stats key, or holds an implausible value,
+        or when the capture time is outside the readers' window (a clock reset).
         The one-line message names the file and says why; the history is unchanged.
 
     Examples
@@ -146,6 +149,9 @@ def capture_snapshot(
     _check_stats(stats, obj)
     when = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    if not plausible(when):  # a clock reset to 1970: the reader would not load the line
+        raise StatsFileError(stats, f"the capture time {when.isoformat()} is outside "
+                             f"{WINDOW} (is the clock right?); nothing captured")
     record = dict(obj)
     record["snapshot_at"] = when.strftime("%Y-%m-%dT%H:%M:%S") + (
         f".{when.microsecond:06d}Z" if when.microsecond else "Z"

@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import schemas
-from .._time import EPOCH_LIMIT
+from .._time import WINDOW, plausible
 from ..exceptions import DLQError, SQLiteStateError, UnsafePickleError
 from ..recording.safepickle import safe_loads
 from . import _fastdlq, sqlitestate
@@ -55,10 +55,6 @@ _TEXT_COLUMNS = ("error_type", "error_message", "stack_trace")
 _JOB_FIELDS = {c.removeprefix("job."): spec for c, spec in schemas.DLQ_JOB.columns.items()
                if c != schemas.JOB_EXTRA}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-#: The readers' one window for times (:data:`syncstats._time.EPOCH_LIMIT`: epoch 0 up to
-#: 1e11 s, the year 5138) as timestamps.
-_TIME_MIN = pd.Timestamp(0, unit="s", tz="UTC")
-_TIME_MAX = pd.Timestamp(EPOCH_LIMIT, unit="s", tz="UTC")
 #: Names read as JSON (array or JSON Lines) exports; other non-SQLite files are refused.
 _JSON_EXPORTS = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 _JSON_LINES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -188,7 +184,8 @@ def read_dlq(
         :func:`~syncstats.recording.safepickle.safe_loads`) leaves the row's job
         columns empty and is an ``undecodable_job`` issue (line = the row's id); a
         field of the wrong type is ``bad_value``, an integer beyond int64
-        ``overflow``, a time outside 1970..5138 ``bad_time``: missing, and an issue.
+        ``overflow``, a time outside the window
+        :data:`syncstats._time.WINDOW` ``bad_time``: missing, and an issue.
     on_error : {'report', 'raise'}
         As for :func:`read_snapshots`; raises :class:`~syncstats.exceptions.DLQError`.
 
@@ -552,12 +549,6 @@ def _int_column(
     return pd.array(out, dtype="Int64")
 
 
-def _plausible(times: pd.Series) -> pd.Series:
-    """The times within the window snapshot and log times must lie in
-    (``0 <= epoch < EPOCH_LIMIT``: 1970 up to the year 5138); others are no worker's."""
-    return (times >= _TIME_MIN) & (times < _TIME_MAX)
-
-
 def _normalise(
     raw: dict[str, Any], src: str, f: Path, decode_jobs: bool, issues: Issues
 ) -> pd.DataFrame:
@@ -583,12 +574,12 @@ def _normalise(
     )
     failed = pd.to_datetime(as_text.astype("str"), format="ISO8601", utc=True,
                             errors="coerce").where(failed_text.notna())
-    failed = failed.where(_plausible(failed))  # year 1 or 9999: the same rule as for logs
+    failed = failed.where(plausible(failed))  # year 1, 1970, 2263: the readers' one window
     bad_time = failed_text.notna() & failed.isna()
     for i in np.flatnonzero(bad_time.to_numpy()):
         issues.add(src, f, int(ids[i]), "bad_time",
                    f"failed_at {raw['failed_at'][i]!r:.40} is not a time within "
-                   f"{_TIME_MIN.year}..{_TIME_MAX.year}; loaded as NaT")
+                   f"{WINDOW}; loaded as NaT")
     frame = pd.DataFrame(
         {
             "source": [src] * n,
@@ -681,7 +672,7 @@ def _epoch_column(
     values: list[Any], name: str, src: str, f: Path, ids: np.ndarray, issues: Issues
 ) -> pd.arrays.DatetimeArray:
     """Epoch seconds as UTC times; other types and times outside the window of
-    :func:`_plausible` are NaT and a ``bad_time`` issue."""
+    :func:`syncstats._time.plausible` are NaT and a ``bad_time`` issue."""
     n = len(values)
     present = np.fromiter((not _is_missing(v) for v in values), dtype=bool, count=n)
     number = np.fromiter((type(v) in (int, float) for v in values), dtype=bool, count=n)
@@ -689,16 +680,16 @@ def _epoch_column(
     if number.any():  # ints are at most 256 bits (safe_loads): all within the float range
         secs[number] = [float(v) for v, ok in zip(values, number, strict=True) if ok]
     # a guard for the conversion only (1e12 s in microseconds fits int64); the window
-    # that decides is _plausible's
+    # that decides is syncstats._time.plausible's
     ok = np.isfinite(secs) & (np.abs(secs) < 1e12)
     micros = np.where(ok, np.rint(np.where(ok, secs, 0.0) * 1e6), 0).astype("int64")
     times = pd.Series(pd.to_datetime(micros, unit="us", utc=True)).where(ok)
-    times = times.where(_plausible(times)).astype(schemas.UTC_DTYPE)
+    times = times.where(plausible(times)).astype(schemas.UTC_DTYPE)
     bad = present & times.isna().to_numpy()
     for i in np.flatnonzero(bad):
         issues.add(src, f, int(ids[i]), "bad_time",
                    f"{name}={_show(values[i])} is not epoch seconds within "
-                   f"{_TIME_MIN.year}..{_TIME_MAX.year}; loaded as NaT")
+                   f"{WINDOW}; loaded as NaT")
     return times.array
 
 

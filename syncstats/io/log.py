@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import schemas
+from .._time import EARLIEST, LATEST, WINDOW, plausible
 from ..exceptions import LogFormatError, ParameterError
 from ._common import Issues, RecordBuilder, expand_paths, loads
 from .syncdata import SyncData
@@ -81,10 +82,12 @@ _ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 # A log time must hold a date and a time of day; logrus' "INFO[0042]" (seconds since the
 # host started) does not, and must not be read as the year 42.
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-_EARLIEST = pd.Timestamp(0, unit="s", tz="UTC")
 #: A zone-less log time like the fast path's (see :func:`_parse_naive`).
 _SENTINEL_TIME = "2000-01-01 00:00:00"
-_LATEST = pd.Timestamp(10**11, unit="s", tz="UTC")
+#: Zone-less times this far outside the window are dropped before localizing (no zone is
+#: more than a day from UTC): one year-9999 line would otherwise fail the zone conversion
+#: of every line of the batch.
+_LOCAL_MARGIN = pd.Timedelta(days=2)
 
 #: Payload keys of the ``Stats:`` line and the snapshot fields they hold.
 PAYLOAD_KEYS = {
@@ -610,12 +613,9 @@ def _resolve_times(
     naive = usable & ~zoned
     if naive.any():
         local = _parse_naive(text[naive], sentinel=fast)
-        # out of 1970..5138 (a day's margin for the zone) before localizing: one year-9999
-        # line would otherwise fail the zone conversion of every line of the batch
-        day = pd.Timedelta(days=1)
-        plausible = (local >= _EARLIEST.tz_localize(None) + day) & (
-            local < _LATEST.tz_localize(None) - day)
-        local = local.where(plausible)
+        plausible_local = (local >= EARLIEST.tz_localize(None) - _LOCAL_MARGIN) & (
+            local < LATEST.tz_localize(None) + _LOCAL_MARGIN)
+        local = local.where(plausible_local)
         try:
             aware = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
         except (TypeError, ValueError, OverflowError, NotImplementedError):
@@ -625,9 +625,9 @@ def _resolve_times(
                 raise Redo from None
             aware = pd.Series(pd.NaT, index=local.index, dtype=schemas.UTC_DTYPE)
         out[naive] = aware.dt.tz_convert("UTC").dt.floor(unit).dt.as_unit(unit)
-    # As for snapshot_at values: times before 1970 or from epoch 1e11 on are not log times
-    # (and years 1-9 local would not survive a zone conversion).
-    out = out.where((out >= _EARLIEST) & (out < _LATEST))
+    # As for snapshot_at values: a time outside the window (syncstats._time.plausible) is
+    # not a log time
+    out = out.where(plausible(out))
     bad = has & out.isna()
     drop = np.zeros(n, dtype=bool)
     if bad.any():
@@ -637,7 +637,7 @@ def _resolve_times(
             issues.add(
                 builder.cols["source"][i], path, int(line), "bad_time",
                 f"log time {times[i]!r:.60} is not a valid (or is an ambiguous) time in {tz}, "
-                "or is outside 1970..5138; line not loaded",
+                f"or is outside {WINDOW}; line not loaded",
             )
             drop[i] = True
     builder.cols["snapshot_at"] = list(out)

@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import schemas
-from .._time import EPOCH_LIMIT
+from .._time import WINDOW, plausible
 from ..exceptions import SnapshotFormatError
 from ._common import (
     STATS_KEYS,
@@ -85,8 +85,12 @@ def read_snapshots(
     The snapshot time is the object's ``snapshot_at`` field (ISO-8601 or epoch seconds),
     else a timestamp in the file name (ISO-8601 basic or extended, ``Z`` or an offset;
     no zone means UTC), else the file's mtime — recorded in ``time_from`` and reported
-    as an issue because copies' mtimes are unreliable. A history line without a usable
-    ``snapshot_at`` is not loaded. Identical snapshots (same source, time and counters,
+    as an issue because copies' mtimes are unreliable. A time outside the readers'
+    window (2000-01-01 up to 2100-01-01 UTC, :func:`syncstats._time.plausible`) is not
+    usable: a ``bad_time`` issue, and the next source of a time is tried (a copy whose
+    mtime is outside it too is not loaded); a ``session_start`` outside it is NaT and a
+    ``bad_value`` issue. A history line without a usable ``snapshot_at`` is not loaded.
+    Identical snapshots (same source, time and counters,
     e.g. the same capture in a copy and in a history) are loaded once; the duplicates
     are reported.
 
@@ -353,16 +357,16 @@ def _copy_columns(
         ok &= good
         cols["total_processing_time"] = np.array(
             [v if g else 0.0 for v, g in zip(tpt, good, strict=True)], dtype=np.float64)
-    # session_start: None (or absent) is NaT; a number within +-EPOCH_LIMIT is kept; anything
+    # session_start: None (or absent) is NaT; a number within the window is kept; anything
     # else (also NaN and a bool) is a caveat
     start = rows["session_start"]
     if set(map(type, start)) <= {float}:
         values = np.array(start, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            good = (values > -EPOCH_LIMIT) & (values < EPOCH_LIMIT)
+            good = plausible(values)
     else:
         good = np.fromiter(
-            (v is None or (type(v) in (float, int) and -EPOCH_LIMIT < v < EPOCH_LIMIT)
+            (v is None or (type(v) in (float, int) and plausible(v))
              for v in start),
             dtype=bool, count=n,
         )
@@ -496,6 +500,13 @@ def _read_copy(
     if when is None:
         when, _had_zone = time_from_name(f.name)
         time_from = "filename"
+        if when is not None and not plausible(when):
+            issues.add(
+                source, f, None, "bad_time",
+                f"the time in the file name ({when.isoformat()}) is outside {WINDOW}; "
+                "using the file's mtime instead",
+            )
+            when = None
     if when is None:
         try:
             mtime = f.stat().st_mtime
@@ -504,10 +515,17 @@ def _read_copy(
             return
         when = pd.Timestamp(round(mtime * 1e6), unit="us", tz="UTC")
         time_from = "mtime"
+        if not plausible(when):
+            issues.add(
+                source, f, None, "bad_time",
+                f"the file's mtime ({when.isoformat()}) is outside {WINDOW} and there is no "
+                "other time; snapshot not loaded",
+            )
+            return
         issues.add(
             source, f, None, "time_from_mtime",
-            "no snapshot_at field and no timestamp in the file name; using the file's mtime "
-            f"({when.isoformat()}), which copies do not preserve",
+            "no usable snapshot_at field or timestamp in the file name; using the file's "
+            f"mtime ({when.isoformat()}), which copies do not preserve",
         )
     src = source
     if explicit is None and isinstance(obj, dict):

@@ -25,7 +25,7 @@ from typing import Any
 from filelock import FileLock
 
 from .._fsutil import atomic_write
-from .._time import EPOCH_LIMIT
+from .._time import EPOCH_LIMIT, EPOCH_MIN, WINDOW, plausible
 from ..exceptions import CorruptStatsWarning, ParameterError
 
 __all__ = [
@@ -83,8 +83,9 @@ def _short(value: Any) -> str:
     return f"{'-' if value < 0 else ''}{digits[:6]}... ({len(digits)} digits)"
 
 
-def _as_seconds(key: str, value: Any, *, limit: float | None = None) -> float:
-    """*value* as non-negative finite seconds (below *limit* when given), or ValueError."""
+def _as_seconds(key: str, value: Any, *, epoch: bool = False) -> float:
+    """*value* as non-negative finite seconds, or ValueError; with *epoch*, an epoch time
+    within the readers' window (:func:`syncstats._time.plausible`)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(
             f"{key} must be a number, found {type(value).__name__} {value!r:.60}"
@@ -97,10 +98,10 @@ def _as_seconds(key: str, value: Any, *, limit: float | None = None) -> float:
         raise ValueError(f"{key} must be a finite number, found {_short(value)}")
     if seconds < 0:
         raise ValueError(f"{key} is negative ({_short(value)})")
-    if limit is not None and seconds >= limit:
+    if epoch and not plausible(seconds):
         raise ValueError(
             f"{key}={_short(value)} is not a plausible epoch time "
-            f"(expected 0 <= t < {limit:.0e} s)"
+            f"(expected {EPOCH_MIN} <= t < {EPOCH_LIMIT} s, {WINDOW})"
         )
     return seconds
 
@@ -113,7 +114,9 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
     :func:`~syncstats.io.capture.capture_snapshot`: counters
     and ``errors_by_type`` counts are non-negative integers (integral floats accepted) no
     larger than *ceiling*; ``total_processing_time`` is a non-negative finite number;
-    ``session_start`` is epoch seconds with ``0 <= t <`` :data:`EPOCH_LIMIT`;
+    ``session_start`` is epoch seconds within the readers' window,
+    ``EPOCH_MIN <= t <`` :data:`EPOCH_LIMIT` (2000 up to 2100, see
+    :func:`syncstats._time.plausible`);
     ``errors_by_type`` is an object (or null). The invariants between counters are not
     checked: a file that breaks them is evidence, which :func:`~syncstats.audit` reports.
     Missing keys mean 0 (or, for ``session_start``, absent). Unknown keys are kept under
@@ -154,7 +157,7 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
     )
     start = data.get("session_start")
     out["session_start"] = (
-        None if start is None else _as_seconds("session_start", start, limit=EPOCH_LIMIT)
+        None if start is None else _as_seconds("session_start", start, epoch=True)
     )
     errors = data.get("errors_by_type", {})
     if errors is None:
