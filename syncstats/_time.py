@@ -158,6 +158,8 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
     if ts is pd.NaT:
         raise ParameterError(f"{name}: expected a time, found NaT")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if not plausible(ts):  # a window far from any data would span millennia of buckets
+        raise ParameterError(f"{name}: expected a time within {WINDOW}, found {value!r}")
     return ts.as_unit(TIME_UNIT)
 
 
