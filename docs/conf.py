@@ -69,8 +69,6 @@ nitpick_ignore_regex = [
 nitpick_ignore = [
     ("py:func", "signature"),  # syncstats/analysis/errors.py: error_signatures
     ("py:data", "SRE_WINDOWS"),  # syncstats/analysis/rates.py: burn_rate
-    ("py:func", "syncstats.io.sqlitestate.open_committed"),  # syncstats/io/dlq.py: read_dlq
-    ("py:mod", "syncstats.io._fastdlq"),  # syncstats/io/dlq.py: read_dlq
 ]
 
 # -- HTML ------------------------------------------------------------------------------

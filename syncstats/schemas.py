@@ -126,7 +126,7 @@ DLQ = Schema(
 )
 #: Name of the column of a decoded job's keys that are not :data:`DLQ_JOB` fields.
 JOB_EXTRA = "job.extra"
-#: The job dict's fields (FORMATS section 4, Stash2Plex ``worker/processor.py``), always
+#: The job dict's fields (docs/formats.md §4, Stash2Plex ``worker/processor.py``), always
 #: columns with ``read_dlq(decode_jobs=True)``, and ``job.extra``. Integers are
 #: nullable (jobs moved straight to the DLQ lack ``retry_count``), epoch seconds UTC
 #: times. Not part of :data:`DLQ`: the frame without ``decode_jobs`` lacks them.

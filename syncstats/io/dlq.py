@@ -33,7 +33,7 @@ from .syncdata import SyncData
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
 
-#: Read large clean databases through ADBC and Arrow (:mod:`syncstats.io._fastdlq`); the
+#: Read large clean databases through ADBC and Arrow (``syncstats.io._fastdlq``); the
 #: per-row reader below is the reference, used for everything the fast path declines.
 FAST_PATH = True
 
@@ -50,7 +50,7 @@ DLQ_COLUMNS = (
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _TEXT_COLUMNS = ("error_type", "error_message", "stack_trace")
-#: The job dict's fields (FORMATS section 4; worker/processor.py) and their columns'
+#: The job dict's fields (docs/formats.md §4; worker/processor.py) and their columns'
 #: dtypes, from :data:`schemas.DLQ_JOB`: always columns, in this order.
 _JOB_FIELDS = {c.removeprefix("job."): spec for c, spec in schemas.DLQ_JOB.columns.items()
                if c != schemas.JOB_EXTRA}
@@ -95,7 +95,7 @@ def connect_readonly(path: Path, *, timeout: float = 10.0) -> tuple[sqlite3.Conn
 
     Kept for callers of earlier versions: the connection is to the original file
     (``mode=ro``, ``mode=ro&readonly_shm=1`` or ``immutable=1``, chosen as
-    :func:`syncstats.io.sqlitestate.open_committed` does); the second value is whether
+    ``syncstats.io.sqlitestate.open_committed`` does); the second value is whether
     ``immutable=1`` was used. A state that can only be read from a recovered private copy
     (a hot journal, a WAL without ``-shm``) raises
     :class:`~syncstats.exceptions.SQLiteStateError`: use ``open_committed`` for those.
@@ -160,7 +160,7 @@ def read_dlq(
     """Read dead-letter entries from ``dlq.db`` files or CSV/JSON exports.
 
     Databases are read in their committed state without writing beside them
-    (:func:`syncstats.io.sqlitestate.open_committed`): read-only in place, so reading
+    (``syncstats.io.sqlitestate.open_committed``): read-only in place, so reading
     works while the worker writes and takes no write lock, or, when only recovery could
     give the committed state (a hot journal, a WAL without ``-shm``), from a private
     recovered copy, with a ``recovered_copy`` issue giving the bytes copied. ``job_data`` is
@@ -197,7 +197,7 @@ def read_dlq(
     Notes
     -----
     A database of 1 MB or more is read through ADBC's SQLite driver straight into
-    Arrow (:mod:`syncstats.io._fastdlq`) when ``adbc_driver_sqlite`` is installed; on
+    Arrow (``syncstats.io._fastdlq``) when ``adbc_driver_sqlite`` is installed; on
     anything that path cannot reproduce exactly (a value of an unexpected type, text
     that is not UTF-8, a time in another form, ...) the row-by-row reader reads the
     database instead, so the result is the same either way.
