@@ -68,7 +68,6 @@ def check_bounded(frame: pd.DataFrame, group: list[str], ends: pd.Series,
     with_data = data_buckets(ends)
     last = (ref - pd.Timedelta(1, "us")).floor("1h")
     filled = pd.date_range(end=last, periods=MAX_FILL_BUCKETS, freq="1h", unit="us")
-    assert frame.attrs["zero_filled_from"] == filled[0]
     for key, g in frame.groupby(group, observed=True):
         # before: one row per hour since 1970 (~499,000, or ~17.3 million to the year 4000)
         assert len(g) <= MAX_FILL_BUCKETS + len(with_data), key
@@ -76,6 +75,7 @@ def check_bounded(frame: pd.DataFrame, group: list[str], ends: pd.Series,
         assert b.is_monotonic_increasing and b.is_unique, key
         assert b[-MAX_FILL_BUCKETS:].equals(pd.DatetimeIndex(filled, name="bucket")), key
         assert set(b[:-MAX_FILL_BUCKETS]) == {t for t in with_data if t < filled[0]}, key
+    assert frame.attrs["zero_filled_from"] == filled[0]
 
 
 def test_trend_of_an_interval_ending_in_1970_fills_the_last_buckets_only():
