@@ -226,3 +226,16 @@ def test_dask_equals_pandas_on_a_long_span():
             got, want = trend(dinc, **kwargs), trend(inc, **kwargs)
             pd.testing.assert_frame_equal(got, want)
             assert got.attrs == want.attrs
+
+
+@pytest.mark.parametrize("freq", ["1h", "1D", "7D"])
+def test_error_trend_of_a_dlq_entry_in_year_1(freq):
+    dlq = pd.DataFrame({"error_type": ["A", "B"], "failed_at": pd.to_datetime(
+        ["0001-01-01 00:10", "2026-10-01 02:30"], utc=True, format="ISO8601").as_unit("us")})
+    got = error_trend(dlq, freq)
+    assert len(got) == 2 * (MAX_FILL_BUCKETS + 1)  # before: up to 17.8 million rows
+    assert got["count"].sum() == 2
+    assert got["bucket"].iloc[0] < utc("1970-01-01")
+    starts, ends = local_buckets(got["bucket"].iloc[0], got["bucket"].iloc[-1], freq,
+                                 limit=3, keep=pd.DatetimeIndex(got["bucket"].iloc[:1]))
+    assert len(starts) == 4 and ends[0] - starts[0] == pd.Timedelta(freq)

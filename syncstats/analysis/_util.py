@@ -148,7 +148,7 @@ def _bucket_ends(starts: pd.DatetimeIndex, step: pd.DateOffset) -> pd.DatetimeIn
     while len(todo):
         at = pd.Series(ends[todo].view("M8[us]")).dt.tz_localize("UTC").dt.tz_convert(tz)
         prev = i8(floor_local(at - RIGHT_CLOSED, step))
-        later = prev != begin[todo]
+        later = prev > begin[todo]  # (">": ends even for a start off the grid)
         ends[todo[later]] = prev[later]
         todo = todo[later]
     return pd.DatetimeIndex(ends.view("M8[us]")).tz_localize("UTC").tz_convert(tz)
