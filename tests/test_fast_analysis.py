@@ -68,8 +68,10 @@ def fast_vs_reference_trend(inc: pd.DataFrame, freq: str, by: str | None, now: A
         assert fast is not None, f"the fast path declined ({freq}, by={by}, now={now})"
     if fast is not None:
         pd.testing.assert_frame_equal(fast, ref, check_exact=True)
+        assert fast.attrs == ref.attrs  # (assert_frame_equal does not compare them)
     got = syncstats.trend(inc, freq, by=by, now=now)
     pd.testing.assert_frame_equal(got, ref, check_exact=True)
+    assert got.attrs == ref.attrs
     return ref
 
 
@@ -287,6 +289,66 @@ def test_small_chunks_and_blocks(sample, monkeypatch, chunk):
         fast_vs_reference_trend(inc, "1D", None, inc["end"].max() - pd.Timedelta("2D"))
     one = s[s["source"] == "worker-a"].reset_index(drop=True)  # reference ids sorted
     fast_vs_reference_trend(fast_vs_reference_increments(one), "1h", "source")
+
+
+def with_1970_interval(inc: pd.DataFrame) -> pd.DataFrame:
+    """*inc* with one more interval of its first source, ending 1970-01-02, first."""
+    row = inc.iloc[:1].copy()
+    row["end"] = pd.Timestamp("1970-01-02", tz="UTC").as_unit(schemas.TIME_UNIT)
+    row["start"] = row["end"] - pd.Timedelta("1h")
+    return pd.concat([row, inc], ignore_index=True)
+
+
+def check_sums(t: pd.DataFrame, inc: pd.DataFrame) -> None:
+    for col, src in (("processed", "jobs_processed"), ("failed", "jobs_failed"),
+                     ("to_dlq", "jobs_to_dlq")):
+        assert t[col].sum() == inc[src].sum(), col
+
+
+@pytest.mark.parametrize(("freq", "by"), [("1h", "source"), ("15min", None),
+                                         ("1D", "source")])
+def test_long_span_trend_fast_equals_reference(sample, freq, by):
+    # an interval ending in 1970 (and now in the year 4000): the zero-filled grid is cut
+    # to the last MAX_FILL_BUCKETS buckets; the fast path takes it, as the reference does
+    inc = with_1970_interval(syncstats.increments(sample.snapshots))
+    for now in (None, "4000-01-01"):
+        t = fast_vs_reference_trend(inc, freq, by, now)
+        groups = t[by].nunique() if by else 1
+        assert len(t) <= groups * (rates.MAX_FILL_BUCKETS + inc["end"].nunique())
+        check_sums(t, inc)
+        if now is None:
+            check_loop_trend(t, inc, freq, by)
+    shuffled = inc.sample(frac=1, random_state=1).reset_index(drop=True)  # unsorted keys
+    fast_vs_reference_trend(shuffled, freq, by)
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_cut_grid_fast_equals_reference(sample, monkeypatch, chunk):
+    # a tiny MAX_FILL_BUCKETS cuts the sample's own span: old buckets with data before
+    # the zero-filled ones, across chunk seams, sorted and unsorted rows
+    monkeypatch.setattr(rates, "MAX_FILL_BUCKETS", 7)
+    monkeypatch.setattr(rates, "_CHUNK", chunk)
+    monkeypatch.setattr(rates, "_KAHAN_BLOCK", chunk)
+    s = sample.snapshots
+    for frame in (s, s.iloc[::-1].reset_index(drop=True), defects_frame()):
+        inc = fast_vs_reference_increments(frame)
+        inc = inc[inc["end"].dt.day % 3 != 1].reset_index(drop=True)  # empty days
+        for freq, by in (("15min", None), ("1h", "source"), ("2h", "source")):
+            t = fast_vs_reference_trend(inc, freq, by)
+            check_loop_trend(t, inc, freq, by)
+            # per group: the buckets with data (of any group), then the last 7 all
+            last = pd.date_range(end=(inc["end"].max() - US).floor(freq), periods=7,
+                                 freq=freq, unit="us")
+            with_data = set((inc["end"] - US).dt.floor(freq))
+            last = last[last >= min(with_data)]  # (a span shorter than 7 buckets)
+            for _, g in t.groupby(by, observed=True) if by else [(None, t)]:
+                b = pd.DatetimeIndex(g["bucket"])
+                assert list(b[-len(last):]) == list(last)
+                assert set(b[:-len(last)]) == {x for x in with_data if x < last[0]}
+            assert t.attrs["zero_filled_from"] <= last[0]
+        fast_vs_reference_trend(inc, "1h", "source", inc["end"].max() + pd.Timedelta("30h"))
+        fast_vs_reference_trend(inc.sample(frac=1, random_state=2).reset_index(drop=True),
+                                "1h", "source")
 
 
 def test_nat_snapshot_time_and_nan_processing_time():

@@ -51,7 +51,12 @@ def floor_local(times: Any, freq: Any) -> Any:
 
 
 def local_buckets(
-    first: pd.Timestamp, last: pd.Timestamp, freq: Any
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    freq: Any,
+    *,
+    limit: int | None = None,
+    keep: pd.DatetimeIndex | None = None,
 ) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
     """Starts and ends of the buckets of a fixed *freq* from *first* to *last*.
 
@@ -59,19 +64,94 @@ def local_buckets(
     local zone). The buckets follow the local wall clock as :func:`floor_local` does: the
     repeated hour when clocks go back gives two buckets, a skipped one none, so every
     floored time is a bucket start and a bucket's end is the next bucket's start.
+
+    Parameters
+    ----------
+    first, last : Timestamp
+        The first and the last bucket start.
+    freq : str or DateOffset
+        A fixed bucket size.
+    limit : int, optional
+        Return only the last *limit* buckets up to *last*. Their number is worked out
+        from the span first, so the range built has about *limit* buckets whatever the
+        span (one implausible time cannot make millions).
+    keep : DatetimeIndex, optional
+        Bucket starts (from :func:`floor_local`, e.g. those with data) to return as well
+        when they come before the last *limit* buckets, each with its own end.
+
+    Returns
+    -------
+    (DatetimeIndex, DatetimeIndex)
+        The starts (named ``bucket``, increasing) and their ends.
+
+    Examples
+    --------
+    >>> first, last = pd.Timestamp("2026-10-01", tz="UTC"), pd.Timestamp(
+    ...     "2026-10-01 05:00", tz="UTC")
+    >>> starts, ends = local_buckets(first, last, "1h", limit=2, keep=pd.DatetimeIndex([first]))
+    >>> [f"{t:%H}" for t in starts], [f"{t:%H}" for t in ends]
+    (['00', '04', '05'], ['01', '05', '06'])
     """
     tz = first.tz
+    step = pd.tseries.frequencies.to_offset(freq)
+    start = first
+    if limit is not None:
+        # integer microseconds: a span of thousands of years overflows a Timedelta (ns)
+        step_us = pd.Timedelta(step) // pd.Timedelta(1, "us")
+        first_us, last_us = (int(t.tz_localize(None).as_unit("us").asm8.view("i8"))
+                             for t in (first, last))
+        # clocks going forward skip up to 2 h about twice a year: a margin of wall time so
+        # that the range still holds *limit* buckets
+        pad = -(-(limit * step_us // (180 * 86_400_000_000) + 2) * 7_200_000_000 // step_us)
+        if (last_us - first_us) // step_us > limit + pad:
+            lo = pd.Timestamp(last_us - (limit + pad) * step_us, unit="us")
+            start = lo.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
     wall = pd.date_range(
-        first.tz_localize(None).floor(freq),
-        last.tz_localize(None).floor(freq) + pd.tseries.frequencies.to_offset(freq),
+        start.tz_localize(None).floor(freq),
+        last.tz_localize(None).floor(freq) + step,
         freq=freq,
     )
     both = [wall.tz_localize(tz, ambiguous=np.full(len(wall), flag), nonexistent="shift_forward")
             for flag in (True, False)]
-    edges = both[0].union(both[1])
-    edges = edges[edges >= first]
+    # unique: wall times skipped when clocks go forward all shift to the same instant
+    edges = both[0].union(both[1]).unique()
+    edges = edges[edges >= start]
     n = int((edges <= last).sum())
-    return edges[:n].rename("bucket"), edges[1 : n + 1]
+    starts, ends = edges[:n], edges[1 : n + 1]
+    if limit is not None:
+        starts, ends = starts[-limit:], ends[-limit:]
+    if keep is not None and len(starts):
+        old = keep[(keep < starts[0]) & (keep >= first)].unique().sort_values()
+        if len(old):
+            old = old.tz_convert(tz).as_unit(starts.unit)
+            starts = old.append(starts)
+            ends = _bucket_ends(old, step).as_unit(ends.unit).append(ends)
+    return starts.rename("bucket"), ends
+
+
+def _bucket_ends(starts: pd.DatetimeIndex, step: pd.DateOffset) -> pd.DatetimeIndex:
+    """The end of each bucket starting at *starts*: the next of :func:`local_buckets`'
+    bucket starts, found without building the range in between."""
+    tz = starts.tz
+
+    def i8(times: Any) -> np.ndarray:  # UTC microseconds
+        return pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None).as_unit(
+            "us").to_numpy().view("i8")
+
+    wall = starts.tz_localize(None) + step
+    # the later reading of the next wall time is a bucket start after the start...
+    ends = i8(wall.tz_localize(tz, ambiguous=np.zeros(len(wall), dtype=bool),
+                               nonexistent="shift_forward")).copy()
+    begin = i8(starts)
+    todo = np.arange(len(ends))
+    # ...but where clocks go back, earlier ones may lie between: step back to the first
+    while len(todo):
+        at = pd.Series(ends[todo].view("M8[us]")).dt.tz_localize("UTC").dt.tz_convert(tz)
+        prev = i8(floor_local(at - RIGHT_CLOSED, step))
+        later = prev > begin[todo]  # (">": ends even for a start off the grid)
+        ends[todo[later]] = prev[later]
+        todo = todo[later]
+    return pd.DatetimeIndex(ends.view("M8[us]")).tz_localize("UTC").tz_convert(tz)
 
 
 def check_tz(tz: str) -> str:

@@ -20,6 +20,7 @@ from ._util import (
     to_timedelta,
     to_utc,
 )
+from .rates import MAX_FILL_BUCKETS, _fill_start
 
 __all__ = ["error_breakdown", "error_trend", "error_signatures", "signature", "MISSING_TYPE"]
 
@@ -207,6 +208,11 @@ def error_trend(
 ) -> pd.DataFrame:
     """Error counts by type per time bucket, zero-filled.
 
+    Buckets with no entry appear with zero counts, from the first bucket with data to the
+    bucket containing *now*, but over at most the last
+    :data:`~syncstats.analysis.rates.MAX_FILL_BUCKETS` buckets: an earlier bucket appears
+    only when it has data (every entry is still counted).
+
     Parameters
     ----------
     frame : DataFrame
@@ -230,6 +236,8 @@ def error_trend(
     DataFrame
         Long form: ``bucket`` (UTC), *by* when given, ``error_type`` (category),
         ``count`` (int64); every bucket x type present, zeros included.
+        ``attrs["zero_filled_from"]`` (Timestamp, None when empty): every bucket from it
+        on is present, earlier rows are the buckets with data only.
 
     Examples
     --------
@@ -242,6 +250,8 @@ def error_trend(
     2026-10-01 00:00:00+00:00  1  0
     2026-10-01 01:00:00+00:00  0  0
     2026-10-01 02:00:00+00:00  1  1
+    >>> error_trend(dlq, "1h").attrs["zero_filled_from"]
+    Timestamp('2026-10-01 00:00:00+0000', tz='UTC')
     """
     kwargs = {"by": by, "now": now, "tz": tz}
     if top is not None and top < 1:
@@ -301,12 +311,14 @@ def _error_trend_finish(parts: pd.DataFrame, freq: str, *, by: str | None, top: 
     cols = [] if by is None else [by]
     out_cols = ["bucket", *cols, "error_type", "count"]
     if parts.empty:
-        return pd.DataFrame({
+        empty = pd.DataFrame({
             "bucket": pd.Series([], dtype=schemas.UTC_DTYPE),
             **{c: pd.Series([], dtype="category") for c in cols},
             "error_type": pd.Series([], dtype="category"),
             "count": pd.Series([], dtype="int64"),
         })[out_cols]
+        empty.attrs["zero_filled_from"] = None
+        return empty
     types = parts["error_type"].astype("str")
     if top is not None:
         totals = parts.groupby(types)["count"].sum().sort_values(
@@ -318,7 +330,9 @@ def _error_trend_finish(parts: pd.DataFrame, freq: str, *, by: str | None, top: 
     if not arrivals:
         ref = ref - RIGHT_CLOSED
     bucket = parts["bucket"]
-    buckets, _ = local_buckets(bucket.min(), floor_local(ref, freq), freq)
+    # the last MAX_FILL_BUCKETS buckets, after the earlier ones with data
+    buckets, ends = local_buckets(bucket.min(), floor_local(ref, freq), freq,
+                                  limit=MAX_FILL_BUCKETS, keep=pd.DatetimeIndex(bucket))
     grouped = parts["count"].groupby(
         [bucket, *(parts[c].astype("str") for c in cols), types.rename("error_type")],
         observed=True).sum()
@@ -331,7 +345,9 @@ def _error_trend_finish(parts: pd.DataFrame, freq: str, *, by: str | None, top: 
     for c in (*cols, "error_type"):
         out[c] = out[c].astype("category")
     out["count"] = out["count"].astype("int64")
-    return out[out_cols]
+    out = out[out_cols]
+    out.attrs["zero_filled_from"] = _fill_start(buckets, ends)
+    return out
 
 
 def error_signatures(dlq: pd.DataFrame, *, by_source: bool = False) -> pd.DataFrame:

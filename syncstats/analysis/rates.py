@@ -25,7 +25,8 @@ from ._util import (
     wilson,
 )
 
-__all__ = ["success_rate", "trend", "burn_rate", "SRE_WINDOWS", "TREND_COLUMNS"]
+__all__ = ["success_rate", "trend", "burn_rate", "SRE_WINDOWS", "TREND_COLUMNS",
+           "MAX_FILL_BUCKETS"]
 
 _SUMS = [
     "jobs_processed", "jobs_succeeded", "jobs_failed", "jobs_to_dlq",
@@ -37,6 +38,12 @@ TREND_COLUMNS = [
     "success_high", "avg_processing_time", "throughput_per_hour", "low_confidence_share",
     "partial",
 ]
+#: Buckets that :func:`trend` and :func:`~syncstats.analysis.errors.error_trend` zero-fill
+#: at most, per group: the last ones, up to the bucket of the reference time. An earlier
+#: bucket appears only when it has data, so one implausible time (an interval ending in
+#: 1970 next to 2026 data, or *now* in the year 4000) cannot make a row for each of
+#: millions of empty buckets. 100,000 hourly buckets are 11 years.
+MAX_FILL_BUCKETS = 100_000
 #: The SRE workbook's multiwindow, multi-burn-rate alerts for a 30-day SLO:
 #: (long window, short window, burn-rate factor, severity).
 SRE_WINDOWS: tuple[tuple[str, str, float, str], ...] = (
@@ -142,7 +149,10 @@ def trend(
     that ends there; an interval that spans a boundary counts entirely in the later
     bucket, so use snapshots at least as frequent as *freq*. Buckets with no increment
     appear with zero counts (rates NaN), from the first bucket with data to the bucket
-    containing *now*; increments ending after *now* are left out.
+    containing *now*, but over at most the last :data:`MAX_FILL_BUCKETS` buckets: an
+    earlier bucket appears only when it has data (every increment is still counted), and
+    ``attrs["zero_filled_from"]`` is the first zero-filled bucket (UTC). Increments
+    ending after *now* are left out.
 
     Parameters
     ----------
@@ -168,7 +178,9 @@ def trend(
         ``succeeded``, ``failed``, ``to_dlq`` (int64), ``success_rate``,
         ``success_low``, ``success_high`` (fractions), ``avg_processing_time`` (s per
         attempt), ``throughput_per_hour`` (attempts), ``low_confidence_share``
-        (fraction of successes), ``partial`` (bool).
+        (fraction of successes), ``partial`` (bool). Sorted by group, then bucket;
+        ``attrs["zero_filled_from"]`` (Timestamp, None when empty): every bucket from
+        it on is present, earlier rows are the buckets with data only.
 
     Examples
     --------
@@ -180,6 +192,8 @@ def trend(
     1 2026-10-01 02:00:00+00:00         20           0.9    False
     2 2026-10-01 04:00:00+00:00          0           NaN    False
     3 2026-10-01 06:00:00+00:00          5           1.0     True
+    >>> t.attrs["zero_filled_from"]
+    Timestamp('2026-10-01 00:00:00+0000', tz='UTC')
     """
     if is_dask(increments):  # partial sums per source partition, finished as below
         cols = _by_list(by)
@@ -280,9 +294,10 @@ def _trend_finish(
     first = bucket.min()
     last = _floor_one(ref.tz_convert(tz) - RIGHT_CLOSED, offset, freq)
     if _is_fixed(offset):
-        buckets, bucket_ends = local_buckets(first, last, freq)
+        buckets, bucket_ends = local_buckets(first, last, freq, limit=MAX_FILL_BUCKETS,
+                                             keep=bucket)
     else:
-        buckets = pd.date_range(first, last, freq=offset, tz=tz, name="bucket")
+        buckets = _calendar_buckets(first, last, offset, tz, bucket)
         bucket_ends = buckets + offset
     if cols:
         groups = sums.index.get_level_values(cols[0])
@@ -327,7 +342,16 @@ def _trend_finish(
     if cols:
         result = result.sort_values([cols[0], "bucket"], kind="stable").reset_index(drop=True)
         result[cols[0]] = result[cols[0]].astype("category")
+    result.attrs["zero_filled_from"] = _fill_start(buckets, bucket_ends)
     return result
+
+
+def _fill_start(starts: pd.DatetimeIndex, ends: pd.DatetimeIndex) -> pd.Timestamp:
+    """The start (UTC) of the last run of *starts* without a gap: every bucket from it on
+    is present (zero-filled); before it only the buckets with data are."""
+    gaps = np.flatnonzero(ends[:-1] != starts[1:])
+    first = gaps[-1] + 1 if len(gaps) else 0
+    return starts[first].tz_convert("UTC").as_unit(schemas.TIME_UNIT)
 
 
 #: Longest run of rows in one (group, bucket) for which the compensated float sum is done
@@ -402,7 +426,16 @@ def _trend_fast(
         ref_i8 = int(end.max())
     # right-closed buckets: an end exactly on a boundary belongs to the bucket ending there
     first = (int(end.min()) - 1) // step
-    nb = (ref_i8 - 1) // step - first + 1
+    last = (ref_i8 - 1) // step
+    old = None
+    if last - first >= MAX_FILL_BUCKETS:
+        # as the reference: the last MAX_FILL_BUCKETS buckets, after the earlier ones with
+        # data (their numbers); slot k >= len(old) is bucket first + k
+        cut = last - MAX_FILL_BUCKETS + 1
+        early = end[end <= cut * step]
+        old = np.unique((early - 1) // step)
+        first = cut - len(old)
+    nb = last - first + 1
     names: list[str] = []
     codes = lut = present = None
     if group is not None:
@@ -426,7 +459,8 @@ def _trend_fast(
     size = ngroups * nb
     if size > 4 * len(end) + 10_000_000:  # a huge, nearly empty grid: let pandas do it
         return None
-    order, starts, cells, ref_sorted = _cell_keys(end, codes, lut, first, step, nb, ngroups)
+    order, starts, cells, ref_sorted = _cell_keys(end, codes, lut, first, step, nb, ngroups,
+                                                  old)
 
     def values(col: str) -> np.ndarray:
         v = kept(frame[col].to_numpy())
@@ -450,7 +484,10 @@ def _trend_fast(
         return None
     sums["total_processing_time"] = full
 
-    bucket_start = (first + np.arange(size, dtype=np.int64) % nb) * step
+    grid = first + np.arange(nb, dtype=np.int64)
+    if old is not None:
+        grid[:len(old)] = old
+    bucket_start = np.tile(grid * step, ngroups)
     p = sums["jobs_processed"].astype("float64")
     s = sums["jobs_succeeded"].astype("float64")
     rate, low, high = wilson(s, p, confidence)
@@ -485,7 +522,11 @@ def _trend_fast(
             ),
             "partial": bucket_start + step > ref_i8,
         })
-    return pd.DataFrame(data, copy=False)
+    out = pd.DataFrame(data, copy=False)
+    gaps = np.flatnonzero(np.diff(grid) != 1)
+    fill = grid[gaps[-1] + 1 if len(gaps) else 0] * step
+    out.attrs["zero_filled_from"] = pd.Timestamp(fill, unit="us", tz="UTC")
+    return out
 
 
 def _cell_keys(
@@ -496,13 +537,16 @@ def _cell_keys(
     step: int,
     nb: int,
     ngroups: int,
+    old: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, bool]:
     """Each row's (group, bucket) cell key ``rank * nb + bucket``, as runs.
 
     Returns ``(order, starts, cells, ref_sorted)``: *order* sorts the rows by key (None
     when they already are), *starts* the first (sorted) row of each key's run, *cells*
     its key, and *ref_sorted* whether the reference's own group ids (bucket-major) are
-    sorted in row order. Sorted rows (the common case) are done chunk by chunk.
+    sorted in row order. Sorted rows (the common case) are done chunk by chunk. With
+    *old* (the sorted numbers of the buckets before the zero-filled ones), a bucket
+    ``b - first`` below ``len(old)`` is slot ``searchsorted(old, b)`` instead.
     """
     n = len(end)
     starts, cells = [], []
@@ -512,6 +556,7 @@ def _cell_keys(
         bucket = end[a:a + _CHUNK] - 1
         bucket //= step
         bucket -= first
+        _early_slots(bucket, old, first)
         if codes is None:
             key = ref = bucket
         else:
@@ -522,7 +567,7 @@ def _cell_keys(
             key *= nb
             key += bucket
         if last_key is not None and key[0] < last_key or not (key[1:] >= key[:-1]).all():
-            return _cell_keys_unsorted(end, codes, lut, first, step, nb, ngroups)
+            return _cell_keys_unsorted(end, codes, lut, first, step, nb, ngroups, old)
         if ref_sorted and ref is not None:
             ref_sorted = (last_ref is None or ref[0] >= last_ref) and bool(
                 (ref[1:] >= ref[:-1]).all()
@@ -545,9 +590,11 @@ def _cell_keys_unsorted(
     step: int,
     nb: int,
     ngroups: int,
+    old: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, bool]:
     """:func:`_cell_keys` for rows in any order: whole arrays and a stable sort."""
     bucket = (end - 1) // step - first
+    _early_slots(bucket, old, first)
     if codes is None:
         ref = key = bucket
     else:
@@ -559,6 +606,16 @@ def _cell_keys_unsorted(
     key = key[order]
     starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
     return order, starts, key[starts], ref_sorted
+
+
+def _early_slots(bucket: np.ndarray, old: np.ndarray | None, first: int) -> None:
+    """Bucket numbers ``b - first`` before the zero-filled range to their slots, in place
+    (an increasing map: rows in key order stay in order)."""
+    if old is None:
+        return
+    early = bucket < len(old)
+    if early.any():
+        bucket[early] = np.searchsorted(old, bucket[early] + first)
 
 
 def _kahan_run_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -622,6 +679,24 @@ def _floor_calendar(times: pd.Series, offset: pd.DateOffset) -> pd.Series:
     return rolled
 
 
+def _calendar_buckets(first: pd.Timestamp, last: pd.Timestamp, offset: pd.DateOffset,
+                      tz: str, data: pd.Index) -> pd.DatetimeIndex:
+    """:func:`local_buckets` for calendar offsets: the last :data:`MAX_FILL_BUCKETS`
+    bucket starts up to *last*, after the earlier starts in *data* (those with data)."""
+    start = first
+    try:  # offset arithmetic first: no range is built from an implausible first bucket
+        lo = (last.tz_localize(None) - offset * (MAX_FILL_BUCKETS - 1)).tz_localize(
+            tz, ambiguous=True, nonexistent="shift_forward")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        lo = None  # before any time there can be: nothing is cut
+    if lo is not None and lo > first:
+        start = lo
+    buckets = pd.date_range(start, last, freq=offset, tz=tz, name="bucket")
+    buckets = buckets[-MAX_FILL_BUCKETS:]
+    old = data[data < buckets[0]].unique().sort_values().as_unit(buckets.unit)
+    return old.append(buckets).rename("bucket")
+
+
 def _floor_one(ts: pd.Timestamp, offset: pd.DateOffset, freq: str) -> pd.Timestamp:
     if _is_fixed(offset):
         return floor_local(ts, freq)
@@ -639,7 +714,9 @@ def _empty_trend(cols: list[str]) -> pd.DataFrame:
               "throughput_per_hour", "low_confidence_share"):
         data[c] = pd.Series([], dtype="float64")
     data["partial"] = pd.Series([], dtype="bool")
-    return pd.DataFrame(data)
+    empty = pd.DataFrame(data)
+    empty.attrs["zero_filled_from"] = None
+    return empty
 
 
 def burn_rate(
