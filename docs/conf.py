@@ -67,8 +67,6 @@ nitpick_ignore_regex = [
 # Cross-references in docstrings of modules this branch does not edit (relative names
 # that do not resolve from the public ``syncstats.<name>`` page, or private modules):
 nitpick_ignore = [
-    ("py:func", "signature"),  # syncstats/analysis/errors.py: error_signatures
-    ("py:data", "SRE_WINDOWS"),  # syncstats/analysis/rates.py: burn_rate
 ]
 
 # -- HTML ------------------------------------------------------------------------------

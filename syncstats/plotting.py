@@ -872,9 +872,8 @@ def plot_dashboard(
         inc = inc[inc["end"] > start]
         err = err[err["end"] > start]
         dlq = dlq[dlq["failed_at"] > start]
-    # trend() and error_trend() zero-fill every bucket from the first to *end*: one
-    # snapshot at year 1 would make millions of them. Ends in (lower, end] fall in at
-    # most MAX_BUCKETS buckets (right-closed buckets, as trend() makes them).
+    # Ends in (lower, end] fall in at most MAX_BUCKETS buckets (right-closed buckets, as
+    # trend() makes them): the dashboard draws no more than that, whatever the data's span.
     left_out = 0
     if end is not None:
         try:

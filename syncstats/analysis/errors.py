@@ -351,7 +351,7 @@ def _error_trend_finish(parts: pd.DataFrame, freq: str, *, by: str | None, top: 
 
 
 def error_signatures(dlq: pd.DataFrame, *, by_source: bool = False) -> pd.DataFrame:
-    """Group DLQ messages by a normalised template (see :func:`signature`).
+    """Group DLQ messages by a normalised template (see :func:`~syncstats.analysis.signature`).
 
     Parameters
     ----------

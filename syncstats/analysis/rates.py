@@ -38,7 +38,7 @@ TREND_COLUMNS = [
     "success_high", "avg_processing_time", "throughput_per_hour", "low_confidence_share",
     "partial",
 ]
-#: Buckets that :func:`trend` and :func:`~syncstats.analysis.errors.error_trend` zero-fill
+#: Buckets that :func:`~syncstats.trend` and :func:`~syncstats.error_trend` zero-fill
 #: at most, per group: the last ones, up to the bucket of the reference time. An earlier
 #: bucket appears only when it has data, so one implausible time (an interval ending in
 #: 1970 next to 2026 data, or *now* in the year 4000) cannot make a row for each of
@@ -149,8 +149,9 @@ def trend(
     that ends there; an interval that spans a boundary counts entirely in the later
     bucket, so use snapshots at least as frequent as *freq*. Buckets with no increment
     appear with zero counts (rates NaN), from the first bucket with data to the bucket
-    containing *now*, but over at most the last :data:`MAX_FILL_BUCKETS` buckets: an
-    earlier bucket appears only when it has data (every increment is still counted), and
+    containing *now*, but over at most the last
+    :data:`~syncstats.analysis.rates.MAX_FILL_BUCKETS` buckets: an earlier bucket appears
+    only when it has data (every increment is still counted), and
     ``attrs["zero_filled_from"]`` is the first zero-filled bucket (UTC). Increments
     ending after *now* are left out.
 
@@ -742,7 +743,8 @@ def burn_rate(
     slo : float, default 0.95
         Target success fraction of attempts, in (0, 1).
     windows : sequence of (long, short, factor, severity)
-        Default :data:`SRE_WINDOWS` (1h/5m x14.4, 6h/30m x6, 1d/2h x3, 3d/6h x1).
+        Default :data:`~syncstats.analysis.rates.SRE_WINDOWS` (1h/5m x14.4, 6h/30m x6,
+        1d/2h x3, 3d/6h x1).
     now : time, optional
         End of every window (default: the latest ``end``).
     by : str, optional

@@ -143,7 +143,7 @@ def _iso_fixed(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     A row outside these forms, or whose value :func:`parse_time_value` might judge
     otherwise (a year outside 1900-2200, an invalid date or time, a time outside the
-    window of :func:`~syncstats._time.plausible`), is not parsed here;
+    window of ``syncstats._time.plausible``), is not parsed here;
     the caller parses it with the reference function.
     """
     n, width = mat.shape

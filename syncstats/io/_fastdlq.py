@@ -18,7 +18,7 @@ connection parameters) whenever it cannot reproduce the reference *exactly*:
   order of equal ids is the SQL engine's choice), a ``failed_at`` that is not exactly
   ``YYYY-MM-DD HH:MM:SS`` naming a real second (the reference parses other ISO forms
   and reports the rest), a ``failed_at`` outside the readers' one window
-  (:func:`syncstats._time.plausible`, 2000 up to 2100: the reference reports it),
+  (``syncstats._time.plausible``, 2000 up to 2100: the reference reports it),
   a database not encoded in UTF-8, and any error of the driver
   (busy, corrupt, unreadable): all decline.
 

@@ -89,7 +89,7 @@ def capture_snapshot(
     that is not a non-negative integer or is above the sanity ceiling of 10,000,000, a
     ``total_processing_time`` that is not a non-negative finite number, a
     ``session_start`` outside the readers' window (2000 up to 2100, see
-    :func:`syncstats._time.plausible`), or an
+    ``syncstats._time.plausible``), or an
     ``errors_by_type`` that is not an object (see
     :func:`~syncstats.recording.validate_stats_dict`). Counters that break the
     invariants (``jobs_succeeded + jobs_failed != jobs_processed``, ...) are recorded:

@@ -185,7 +185,7 @@ def read_dlq(
         columns empty and is an ``undecodable_job`` issue (line = the row's id); a
         field of the wrong type is ``bad_value``, an integer beyond int64
         ``overflow``, a time outside the window
-        :data:`syncstats._time.WINDOW` ``bad_time``: missing, and an issue.
+        ``syncstats._time.WINDOW`` ``bad_time``: missing, and an issue.
     on_error : {'report', 'raise'}
         As for :func:`read_snapshots`; raises :class:`~syncstats.exceptions.DLQError`.
 
@@ -672,7 +672,7 @@ def _epoch_column(
     values: list[Any], name: str, src: str, f: Path, ids: np.ndarray, issues: Issues
 ) -> pd.arrays.DatetimeArray:
     """Epoch seconds as UTC times; other types and times outside the window of
-    :func:`syncstats._time.plausible` are NaT and a ``bad_time`` issue."""
+    ``syncstats._time.plausible`` are NaT and a ``bad_time`` issue."""
     n = len(values)
     present = np.fromiter((not _is_missing(v) for v in values), dtype=bool, count=n)
     number = np.fromiter((type(v) in (int, float) for v in values), dtype=bool, count=n)

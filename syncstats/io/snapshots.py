@@ -86,7 +86,7 @@ def read_snapshots(
     else a timestamp in the file name (ISO-8601 basic or extended, ``Z`` or an offset;
     no zone means UTC), else the file's mtime — recorded in ``time_from`` and reported
     as an issue because copies' mtimes are unreliable. A time outside the readers'
-    window (2000-01-01 up to 2100-01-01 UTC, :func:`syncstats._time.plausible`) is not
+    window (2000-01-01 up to 2100-01-01 UTC, ``syncstats._time.plausible``) is not
     usable: a ``bad_time`` issue, and the next source of a time is tried (a copy whose
     mtime is outside it too is not loaded); a ``session_start`` outside it is NaT and a
     ``bad_value`` issue. A history line without a usable ``snapshot_at`` is not loaded.

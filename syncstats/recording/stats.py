@@ -85,7 +85,7 @@ def _short(value: Any) -> str:
 
 def _as_seconds(key: str, value: Any, *, epoch: bool = False) -> float:
     """*value* as non-negative finite seconds, or ValueError; with *epoch*, an epoch time
-    within the readers' window (:func:`syncstats._time.plausible`)."""
+    within the readers' window (``syncstats._time.plausible``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(
             f"{key} must be a number, found {type(value).__name__} {value!r:.60}"
@@ -116,7 +116,7 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
     larger than *ceiling*; ``total_processing_time`` is a non-negative finite number;
     ``session_start`` is epoch seconds within the readers' window,
     ``EPOCH_MIN <= t <`` :data:`EPOCH_LIMIT` (2000 up to 2100, see
-    :func:`syncstats._time.plausible`);
+    ``syncstats._time.plausible``);
     ``errors_by_type`` is an object (or null). The invariants between counters are not
     checked: a file that breaks them is evidence, which :func:`~syncstats.audit` reports.
     Missing keys mean 0 (or, for ``session_start``, absent). Unknown keys are kept under
