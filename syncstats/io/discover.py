@@ -86,6 +86,8 @@ def _examine(path: Path, source: str, found: Discovery, *, follow: bool = False)
         is_link = path.is_symlink()
         mode = path.stat().st_mode
     except OSError as exc:
+        if exc.errno == errno.ENOENT and not os.path.lexists(path):
+            return None  # gone since the folder was listed (a writer's journal): no input
         problem("unreadable", "broken link: its target does not exist"
                 if exc.errno in (errno.ENOENT, errno.ELOOP)
                 else f"cannot be examined: {exc.strerror or exc}")

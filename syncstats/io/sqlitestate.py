@@ -14,7 +14,10 @@ files beside the database                              how it is read
 no ``-journal``/``-wal`` content, rollback header      ``mode=ro`` (SQLite's shared lock)
 no ``-journal``/``-wal`` content, WAL header            ``immutable=1`` (the file is the
                                                        whole state; the caller repeats the
-                                                       read if it changed meanwhile)
+                                                       read if it changed meanwhile); with
+                                                       an empty ``-wal`` and a readable
+                                                       ``-shm`` (a live writer just after a
+                                                       checkpoint) ``readonly_shm``
 ``-journal`` with content                              ``mode=ro``; a *hot* journal (its
                                                        writer died) refuses it: copy
 ``-wal`` with content and a readable ``-shm``          ``mode=ro&readonly_shm=1``: the
@@ -354,6 +357,11 @@ def _plan(path: Path) -> tuple[str, str]:
             return "copy", "a rollback journal beside a WAL database"
         return "mode=ro", ""  # a hot one refuses it: then copied
     if wal_like:
+        if (os.path.isfile(f"{path}-wal") and os.path.isfile(f"{path}-shm")
+                and _readable(f"{path}-shm") is None):
+            # an empty WAL with its index: a live writer may append any moment (just
+            # after a checkpoint), so read as a reader does, under its locks
+            return "readonly_shm", ""
         # the file is the whole state; mode=ro would open (create) -wal and -shm
         return "immutable", ""
     return "mode=ro", ""  # a rollback-journal database: mode=ro creates nothing

@@ -158,7 +158,7 @@ def render_report(
     check_freq(freq, "freq")
     slo = check_fraction(slo, "slo", allow_one=False)
     if now is not None:
-        now = to_utc(now, "now").isoformat()
+        now = to_utc(now, "now", within_window=True).isoformat()
     check_tz(tz)
     if isinstance(sources, str):
         sources = [sources]
