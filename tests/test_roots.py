@@ -282,3 +282,21 @@ def test_the_summary_says_which_layout_was_recognised(capsys):
     summary = syncstats.batch_summary(syncstats.load(DATA), window="7d", now=NOW)
     assert summary.to_dict()["layout"] == "fleet"
     assert "Data: a fleet root: one folder per worker" in summary.to_markdown()
+
+
+def test_a_file_gone_between_listing_and_stat_is_no_input(tmp_path, monkeypatch):
+    """A writer's rollback journal comes and goes with each transaction: seen by the
+    listing, gone by the stat, it is neither an input nor a broken link."""
+    history(tmp_path / "w1" / "history.jsonl")
+    real = os.listdir
+
+    def listing(path):
+        names = real(path)
+        return [*names, "dlq.db-journal"] if str(path).endswith("w1") else names
+
+    monkeypatch.setattr(os, "listdir", listing)
+    data = syncstats.load(tmp_path / "w1")
+    assert data.issues.empty and len(data.snapshots) == 4
+    (tmp_path / "w1" / "dangling.jsonl").symlink_to(tmp_path / "nowhere")
+    data = syncstats.load(tmp_path / "w1")
+    assert kinds_of(data) == {"dangling.jsonl": "unreadable"}
