@@ -595,7 +595,9 @@ def test_scan_tree_is_rglob(tmp_path):
             assert scan_tree(Path(root), patterns) == rglob(Path(root)), root
     finally:
         os.chdir(cwd)
-    assert scan_tree(d, ("*.j?on",)) is None
+    # patterns with wildcards beyond a leading "*" are matched as pathlib does
+    assert scan_tree(d, ("*.j?on", "*.log.[0-9]*")) == sorted(
+        {str(f) for pat in ("*.j?on", "*.log.[0-9]*") for f in d.rglob(pat) if f.is_file()})
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -300,3 +300,31 @@ def test_a_file_gone_between_listing_and_stat_is_no_input(tmp_path, monkeypatch)
     (tmp_path / "w1" / "dangling.jsonl").symlink_to(tmp_path / "nowhere")
     data = syncstats.load(tmp_path / "w1")
     assert kinds_of(data) == {"dangling.jsonl": "unreadable"}
+
+
+@pytest.mark.parametrize("reader", ["read_snapshots", "read_log", "read_dlq"])
+def test_the_readers_given_a_folder_skip_nothing_silently(shared_tmp, reader):
+    """read_snapshots/read_log/read_dlq of a folder: FIFOs, links to devices, broken links
+    and unlistable folders whose names they would read are issues, as for load()."""
+    d = shared_tmp / "w1"
+    history(d / "history.jsonl")
+    DeadLetterQueue(d).add({"job_id": 1, "scene_id": 7}, KeyError("gone"), 5)
+    name = {"read_snapshots": "copy.json", "read_log": "stash.log", "read_dlq": "other.db"}
+    os.mkfifo(d / name[reader])
+    (d / f"null-{name[reader]}").symlink_to("/dev/null")
+    (d / f"broken-{name[reader]}").symlink_to(d / "nowhere")
+    (d / "locked").mkdir()
+    (d / "locked" / name[reader]).write_text("")
+    (d / "locked").chmod(0o000)
+    code = f"""
+        import json, syncstats
+        out = syncstats.{reader}({str(d)!r})
+        print(json.dumps(out.issues[["path", "kind", "detail"]].astype(str).values.tolist()))
+    """
+    res = unprivileged(code, shared_tmp)
+    assert res.returncode == 0, res.stderr
+    got = {Path(p).name: (k, det) for p, k, det in json.loads(res.stdout)}
+    assert got[name[reader]][0] == "unreadable" and "FIFO" in got[name[reader]][1]
+    assert "a link to a character device" in got[f"null-{name[reader]}"][1]
+    assert "broken link" in got[f"broken-{name[reader]}"][1]
+    assert got["locked"] == ("unreadable", "folder cannot be listed: Permission denied")

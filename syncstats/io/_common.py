@@ -5,12 +5,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import fnmatch
 import glob as _glob
 import gzip
 import json
 import math
 import os
 import re
+import stat
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
@@ -116,8 +118,12 @@ def expand_paths(
     *,
     patterns: tuple[str, ...],
     what: str,
+    problems: list[tuple[str, str, str]] | None = None,
 ) -> list[Path]:
     """Resolve a file, a directory (searched recursively for *patterns*), a glob, or a list.
+
+    With *problems*, what a directory search could not read is appended to it (see
+    :func:`scan_tree`).
 
     Raises
     ------
@@ -127,12 +133,12 @@ def expand_paths(
     if not isinstance(path, str | os.PathLike):
         out: list[Path] = []
         for p in path:
-            out.extend(expand_paths(p, patterns=patterns, what=what))
+            out.extend(expand_paths(p, patterns=patterns, what=what, problems=problems))
         return out
     text = os.fspath(path)
     p = Path(text)
     if p.is_dir():
-        names = scan_tree(p, patterns)
+        names = scan_tree(p, patterns, problems)
         if names is not None:
             return [Path(n) for n in names]
         found = sorted(
@@ -154,19 +160,63 @@ def expand_paths(
 _IGNORED_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 
 
-def scan_tree(root: Path, patterns: tuple[str, ...]) -> list[str] | None:
-    """The files under directory *root* whose names match one of *patterns* (``*.ext``
-    forms), as sorted path strings: what ``sorted({f for pat in patterns for f in
-    root.rglob(pat) if f.is_file()}, key=str)`` gives (as Python 3.11's pathlib walks:
-    symlinked directories not entered, unreadable directories skipped), in one
-    ``os.scandir`` walk and without a ``stat`` per file. None when a pattern is not of
-    the ``*suffix`` form, or off POSIX (pathlib matches case-insensitively there).
+def special_kind(mode: int) -> str | None:
+    """What a non-regular, non-directory file is, for an issue (such files are never
+    opened: a FIFO would block a reader forever); None for a file or a folder."""
+    for test, what in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
+
+
+def examine(path: str | os.PathLike[str], *, follow: bool = False
+            ) -> tuple[str | None, str | None, str | None]:
+    """``(what, kind, detail)`` of a directory entry, without opening it: *what* is
+    ``'dir'`` (a folder to enter), ``'file'`` (a regular file or a link to one) or None;
+    *kind*/*detail* say why an entry is not read (an issue's), both None for a file, a
+    folder, or an entry gone since it was listed (a writer's journal). Links to folders
+    are entered only with *follow*."""
+    try:
+        is_link = os.path.islink(path)
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and not os.path.lexists(path):
+            return None, None, None
+        if exc.errno in (errno.ENOENT, errno.ELOOP):
+            return None, "unreadable", "broken link: its target does not exist"
+        return None, "unreadable", f"cannot be examined: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        if is_link and not follow:  # a link to / must not walk the machine
+            return None, "ignored", "link to a folder, not followed: pass its target"
+        return "dir", None, None
+    what = special_kind(mode)
+    if what is not None:
+        return None, "unreadable", f"{'a link to ' if is_link else ''}{what}: not opened"
+    return "file", None, None
+
+
+def scan_tree(
+    root: Path,
+    patterns: tuple[str, ...],
+    problems: list[tuple[str, str, str]] | None = None,
+) -> list[str] | None:
+    """The files under directory *root* whose names match one of *patterns*, as sorted
+    path strings: what ``sorted({f for pat in patterns for f in root.rglob(pat) if
+    f.is_file()}, key=str)`` gives (as Python 3.11's pathlib walks: symlinked directories
+    not entered), in one ``os.scandir`` walk and without a ``stat`` per file (``*suffix``
+    patterns by a string test, others by :func:`fnmatch.fnmatchcase`). None off POSIX
+    (pathlib matches case-insensitively there).
+
+    Nothing is skipped silently: with *problems*, every folder that cannot be listed and
+    every matching name that is not a regular file (a FIFO, socket or device, a link to
+    one, a broken link, a link to a folder) is appended as ``(path, kind, detail)``.
     """
-    if os.name != "posix" or not all(
-        pat.startswith("*") and not _glob.has_magic(pat[1:]) for pat in patterns
-    ):
+    if os.name != "posix":
         return None
-    suffixes = tuple(pat[1:] for pat in patterns)
+    simple = [p for p in patterns if p.startswith("*") and not _glob.has_magic(p[1:])]
+    suffixes = tuple(p[1:] for p in simple)
+    others = [p for p in patterns if p not in simple]  # e.g. "*.log.[0-9]*": fnmatch
     found: list[str] = []
     pending = [str(root)]
     while pending:
@@ -174,13 +224,18 @@ def scan_tree(root: Path, patterns: tuple[str, ...]) -> list[str] | None:
         try:
             with os.scandir(parent) as it:
                 entries = list(it)
-        except PermissionError:
+        except OSError as exc:
+            if problems is not None and not (exc.errno == errno.ENOENT and parent != str(root)):
+                problems.append((parent, "unreadable",
+                                 f"folder cannot be listed: {exc.strerror or exc}"))
             continue
         # a child's path as pathlib spells it ("." is dropped, "/" gets no extra slash)
         prefix = "" if parent == "." else parent if parent.endswith("/") else parent + "/"
         for entry in entries:
             name = entry.name
-            if name.endswith(suffixes):
+            matches = name.endswith(suffixes) or any(
+                fnmatch.fnmatchcase(name, p) for p in others)
+            if matches:
                 try:
                     is_file = entry.is_file()
                 except OSError as exc:
@@ -198,6 +253,10 @@ def scan_tree(root: Path, patterns: tuple[str, ...]) -> list[str] | None:
                 is_dir = False
             if is_dir:
                 pending.append(prefix + name)
+            elif matches and problems is not None:
+                _, kind, detail = examine(prefix + name)
+                if kind is not None:
+                    problems.append((prefix + name, kind, detail))
     found.sort()
     return found
 

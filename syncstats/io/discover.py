@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .._fsutil import describe_os_error
 from ..exceptions import InputError, ParameterError
-from ._common import Issues
+from ._common import Issues, examine, special_kind
 from .dlq import has_dead_letters, read_dlq_files
 from .log import LOG_PATTERNS, check_tz, read_log_files
 from .snapshots import SNAPSHOT_PATTERNS, read_snapshot_files
@@ -66,46 +66,19 @@ class Discovery:
         )
 
 
-def _special(mode: int) -> str | None:
-    """What a non-regular, non-directory file is, for an issue (never opened)."""
-    for test, what in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return what
-    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
-
-
 def _examine(path: Path, source: str, found: Discovery, *, follow: bool = False) -> str | None:
     """``'dir'``, ``'file'`` (a readable regular file, or a link to one) or None when
     *path* is not to be read; then why is in ``found.problems``. Links to folders are
     followed only with *follow* (a fleet root's own entries, named by the user)."""
-    def problem(kind: str, detail: str) -> None:
+    what, kind, detail = examine(path, follow=follow)
+    if kind is not None:
         found.problems.append((source, path, kind, detail))
-
-    try:
-        is_link = path.is_symlink()
-        mode = path.stat().st_mode
-    except OSError as exc:
-        if exc.errno == errno.ENOENT and not os.path.lexists(path):
-            return None  # gone since the folder was listed (a writer's journal): no input
-        problem("unreadable", "broken link: its target does not exist"
-                if exc.errno in (errno.ENOENT, errno.ELOOP)
-                else f"cannot be examined: {exc.strerror or exc}")
-        return None
-    if stat.S_ISDIR(mode):
-        if is_link and not follow:  # a link to / must not walk the machine
-            problem("ignored", "link to a folder, not followed: pass its target")
-            return None
-        return "dir"
-    special = _special(mode)
-    if special is not None:
-        problem("unreadable", f"{'a link to ' if is_link else ''}{special}: not opened")
-        return None
-    if not os.access(path, os.R_OK):
+    elif what == "file" and not os.access(path, os.R_OK):
         denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
-        problem("unreadable", f"cannot be opened for reading: {describe_os_error(denied)}")
+        found.problems.append((source, path, "unreadable",
+                               f"cannot be opened for reading: {describe_os_error(denied)}"))
         return None
-    return "file"
+    return what
 
 
 def _walk(folder: Path, source: str, found: Discovery) -> list[Path]:
@@ -263,7 +236,7 @@ def discover(root: str | os.PathLike[str]) -> Discovery:
     except OSError as exc:
         raise InputError(base, f"cannot be examined: {exc.strerror or exc}") from None
     if not stat.S_ISDIR(mode):
-        special = _special(mode)
+        special = special_kind(mode)
         if special is not None:
             raise InputError(base, f"{special}, not a file or directory: not opened")
         found = Discovery("file")

@@ -213,11 +213,14 @@ def read_dlq(
     0      w       7   KeyError
     """
     issues = Issues(on_error, DLQError)
-    files = expand_paths(path, patterns=("*",), what="DLQ")
+    problems: list[tuple[str, str, str]] = []
+    files = expand_paths(path, patterns=("*",), what="DLQ", problems=problems)
     given_dir = isinstance(path, str | os.PathLike) and Path(path).is_dir()
     if given_dir:
         files = [f for f in files if f.suffix.lower() == ".csv" or has_dead_letters(f)]
     default = source or (Path(path).name if given_dir else None)
+    for where, kind, detail in problems:  # nothing in the tree skipped silently
+        issues.add(default, where, None, kind, detail)
     dlq = read_dlq_files(files, issues, source=default, decode_jobs=decode_jobs)
     return SyncData(dlq=dlq, issues=issues.frame())
 

@@ -332,10 +332,13 @@ def read_log(
     """
     check_tz(tz)
     issues = Issues(on_error, LogFormatError)
-    files = expand_paths(path, patterns=LOG_PATTERNS, what="log")
+    problems: list[tuple[str, str, str]] = []
+    files = expand_paths(path, patterns=LOG_PATTERNS, what="log", problems=problems)
     default = source
     if default is None and isinstance(path, str | os.PathLike) and Path(path).is_dir():
         default = Path(path).name
+    for where, kind, detail in problems:  # nothing in the tree skipped silently
+        issues.add(default, where, None, kind, detail)
     snapshots, errors = read_log_files(files, issues, tz=tz, source=default)
     return SyncData(snapshots=snapshots, errors=errors, issues=issues.frame())
 

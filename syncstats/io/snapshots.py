@@ -108,10 +108,15 @@ def read_snapshots(
     """
     issues = Issues(on_error, SnapshotFormatError)
     files: list[Path] | list[str] | None = None
+    problems: list[tuple[str, str, str]] = []
     if isinstance(path, str | os.PathLike) and Path(path).is_dir():
-        files = scan_tree(Path(path), SNAPSHOT_PATTERNS)  # strings: no Path per file
+        # strings: no Path per file
+        files = scan_tree(Path(path), SNAPSHOT_PATTERNS, problems)
     if files is None:
-        files = expand_paths(path, patterns=SNAPSHOT_PATTERNS, what="snapshot")
+        files = expand_paths(path, patterns=SNAPSHOT_PATTERNS, what="snapshot",
+                             problems=problems)
+    for where, kind, detail in problems:  # nothing in the tree skipped silently
+        issues.add(source, where, None, kind, detail)
     fallback = None
     if isinstance(path, str | os.PathLike) and Path(path).is_dir():
         fallback = Path(path).name
