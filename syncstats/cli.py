@@ -59,7 +59,7 @@ def _validate(args: argparse.Namespace) -> None:
         if args.now == "latest" and args.command == "snapshot":
             raise ParameterError("--now: 'latest' needs data to look at; give a time "
                                  "(ISO-8601 or epoch seconds) or leave it out")
-    for opt in ("window", "max_age", "max_pending_age"):
+    for opt in ("window", "max_age"):
         if getattr(args, opt, None) is not None:
             setattr(args, f"{opt}_td", to_timedelta(getattr(args, opt), _flag(opt)))
     if getattr(args, "freq", None) is not None:

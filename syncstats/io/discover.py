@@ -43,6 +43,7 @@ _WORKER_DIRS = ("snapshots", "logs", "queue", "cache")
 #: What only the worker's plugin data folder holds (as opposed to a folder of copies).
 _PLUGIN_MARKERS = ("queue", "cache", "worker.lock", *_WORKER_STATE)
 
+
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(name, p) for p in patterns)
 
