@@ -83,7 +83,7 @@ def test_dlq_reads_while_a_process_inserts(tmp_path, wal):
         for k in range(scaled(16, 400)):
             with time_limit(60, "reading a DLQ being written"):
                 data = read_dlq(db) if k % 2 else load(db.parent)
-            assert not error_kinds(data.issues), data.issues.to_dict("records")
+            assert not error_kinds(data.issues), data.issues["detail"].tolist()
             dlq = data.dlq.sort_values("id")
             n = len(dlq)
             assert list(dlq["id"]) == list(range(1, n + 1)), "ids not prefix-closed"

@@ -246,3 +246,37 @@ def test_a_symlinked_database_is_read_with_the_sidecars_beside_its_target(
     assert list(data.issues["kind"].astype("str")) == ["recovered_copy"]
     assert list(data.issues["path"]) == [str(links / "dlq.db")]
     assert not diff_fingerprints(before, fingerprint(tmp_path))
+
+
+def test_a_wal_database_changing_under_every_read_in_place_is_read_from_a_copy(
+    tmp_path, monkeypatch
+):
+    """A live writer that opens, commits and closes a WAL database between reads makes
+    every ``immutable=1`` read stale: after the reads in place, a private copy made
+    under a reader's lock is read (``recovered_copy``), never an error, never a write."""
+    from itertools import count
+
+    from syncstats.io import sqlitestate
+
+    d = tmp_path / "w"
+    d.mkdir()
+    conn = sqlite3.connect(d / "dlq.db")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(5)])
+    conn.commit()
+    conn.close()  # the last connection: checkpointed, -wal and -shm removed
+    before = fingerprint(d)
+    ticks = count()
+    real = sqlitestate._stamps
+
+    def stamps(p):  # the three reads in place (two looks each) all see a change
+        n = next(ticks)
+        return (*real(p), n) if n < 6 else real(p)
+
+    monkeypatch.setattr(sqlitestate, "_stamps", stamps)
+    rows, how = sqlitestate.read_committed(
+        d / "dlq.db", lambda c, h: c.execute("SELECT x FROM t ORDER BY x").fetchall())
+    assert rows == [(i,) for i in range(5)] and how.how == "recovered_copy"
+    assert "live writer" in how.reason
+    assert not diff_fingerprints(before, fingerprint(d))

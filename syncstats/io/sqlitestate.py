@@ -345,6 +345,9 @@ def _recover(path: Path, reason: str, workdir: str, timeout: float,
     return Committed(uri(Path(copy), "mode=ro"), "recovered_copy", copied, reason, names)
 
 
+_LIVE = "a live writer kept changing the file during reads in place"
+
+
 def _plan(path: Path) -> tuple[str, str]:
     """``(how, reason)``: how to read *path* in place, or ``('copy', reason)``."""
     if _size(f"{path}-wal") > 0:
@@ -387,7 +390,7 @@ _PARAMS = {"mode=ro": "mode=ro", "readonly_shm": "mode=ro&readonly_shm=1",
 @contextlib.contextmanager
 def open_committed(
     path: str | os.PathLike[str], *, timeout: float = 10.0,
-    max_value_bytes: int | None = None,
+    max_value_bytes: int | None = None, copy_if_live: bool = False,
 ) -> Iterator[tuple[sqlite3.Connection, Committed]]:
     """A read-only connection to *path*'s committed state, and how it was reached.
 
@@ -399,6 +402,10 @@ def open_committed(
         Seconds to wait for a writer's lock.
     max_value_bytes : int, optional
         ``SQLITE_LIMIT_LENGTH`` of the connection(s).
+    copy_if_live : bool, default False
+        Read a private copy instead of the file in place when the plan is
+        ``immutable=1`` (what :func:`read_committed` asks for once such reads kept
+        seeing a live writer change the files).
 
     Yields
     ------
@@ -427,6 +434,8 @@ def open_committed(
     try:
         _check_readable(path)
         how, reason = _plan(path)
+        if copy_if_live and how == "immutable":
+            how, reason = "copy", _LIVE
     except SQLiteStateError as exc:
         raise _as_given(exc, path, given) from None
     conn: sqlite3.Connection | None = None
@@ -443,6 +452,8 @@ def open_committed(
             held = contextlib.ExitStack()
             held.enter_context(_shared_lock(path, timeout))
             how, reason = _plan(path)
+            if copy_if_live and how == "immutable":
+                how, reason = "copy", _LIVE
             if how == "readonly_shm":
                 stack.enter_context(held)
             else:
@@ -492,7 +503,8 @@ def read_committed(
     A read with ``immutable=1`` (a WAL-header database with no ``-wal`` content) is kept
     only when the database, ``-journal`` and ``-wal`` are unchanged from before to after
     it (a writer that opened it meanwhile would checkpoint into it); else it is repeated
-    (planned afresh: a writer's -wal is then seen), up to *attempts* times.
+    (planned afresh: a writer's -wal is then seen), up to *attempts* times, and then read
+    once more from a private copy (``recovered_copy``).
 
     Parameters
     ----------
@@ -511,10 +523,13 @@ def read_committed(
     """
     path = Path(path)
     real = Path(os.path.realpath(path))
-    for _attempt in range(attempts):
+    for attempt in range(attempts + 1):
         before = _stamps(real)
-        with open_committed(path, timeout=timeout, max_value_bytes=max_value_bytes) as (
-                conn, how):
+        # the last try reads a private copy made under a reader's lock, which a closing
+        # writer cannot checkpoint away under us
+        live = attempt == attempts
+        with open_committed(path, timeout=timeout, max_value_bytes=max_value_bytes,
+                            copy_if_live=live) as (conn, how):
             try:
                 result = query(conn, how)
                 error = None
@@ -524,5 +539,5 @@ def read_committed(
             if error is not None:
                 raise error
             return result, how
-    raise SQLiteStateError(path, f"changed during each of {attempts} reads (a writer "
-                                 "checkpointing into it); not read")
+    raise SQLiteStateError(path, f"changed during each of {attempts} reads and a copy (a "
+                                 "writer checkpointing into it); not read")
