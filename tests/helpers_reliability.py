@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import json
@@ -24,6 +25,10 @@ import shutil
 import signal
 import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +41,9 @@ from syncstats.io._common import ERROR_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
+#: Run a command without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH: root then obeys permission
+#: bits (files of mode 0, folders it may not list), as an ordinary user does.
+NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 SOAK = os.environ.get("SYNCSTATS_SOAK", "") not in ("", "0")
 SOAK_SCALE = max(1, int(os.environ.get("SYNCSTATS_SOAK_SCALE", "1") or 1))
 
@@ -559,3 +567,37 @@ def sum_counts(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
             else:
                 total[key] = total.get(key, 0) + value
     return total
+
+
+@functools.cache
+def setpriv_works() -> bool:
+    """Whether ``setpriv`` can drop CAP_DAC_OVERRIDE so that root obeys mode bits."""
+    probe = Path(tempfile.mkdtemp(prefix="syncstats-setpriv-"))
+    try:
+        secret = probe / "secret"
+        secret.write_text("x")
+        secret.chmod(0)
+        done = subprocess.run(
+            [*NO_DAC, "cat", str(secret)], capture_output=True, timeout=30)
+        return done.returncode != 0 and b"ermission denied" in done.stderr
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        for p in probe.iterdir():
+            p.unlink()
+        probe.rmdir()
+
+
+def run_unprivileged(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run Python *code* (dedented) in a child where permission bits bind, even as root
+    (skips the test when that cannot be arranged here)."""
+    import pytest
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if not setpriv_works():
+            pytest.skip("root without a working setpriv: permission bits cannot bind")
+        prefix = NO_DAC
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([*prefix, sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120)

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from helpers_reliability import NO_DAC, setpriv_works  # noqa: F401 (re-exported)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 def committed_row(i: int) -> tuple[int, int, str]:
@@ -109,26 +111,6 @@ def read_only_mount_works() -> bool:
         probe.rmdir()
 
 
-@functools.cache
-def setpriv_works() -> bool:
-    """Whether ``setpriv`` can drop CAP_DAC_OVERRIDE so that root obeys mode bits."""
-    probe = Path(tempfile.mkdtemp(prefix="syncstats-setpriv-"))
-    try:
-        secret = probe / "secret"
-        secret.write_text("x")
-        secret.chmod(0)
-        done = subprocess.run(
-            ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "cat",
-             str(secret)], capture_output=True, timeout=30)
-        return done.returncode != 0 and b"ermission denied" in done.stderr
-    except (OSError, subprocess.SubprocessError):
-        return False
-    finally:
-        for p in probe.iterdir():
-            p.unlink()
-        probe.rmdir()
-
-
 READER = r"""
 import json, sys
 from syncstats.io import _fastdlq, dlq, load
@@ -169,7 +151,7 @@ def run_reader(target: Path, *, engine: str = "reference", call: str = "read_dlq
     """
     cmd = [sys.executable, "-c", READER, engine, call, str(target)]
     if no_dac:
-        cmd = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *cmd]
+        cmd = [*NO_DAC, *cmd]
     if read_only is not None:
         script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
         cmd = ["unshare", "-m", "sh", "-c", script, "sh", str(read_only), *cmd]

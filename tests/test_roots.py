@@ -8,13 +8,11 @@ import os
 import shutil
 import socket
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers_reliability import run_unprivileged
 
 import syncstats
 from syncstats import DeadLetterQueue
@@ -195,24 +193,6 @@ def test_a_fleet_roots_own_links_to_worker_folders_are_followed(tmp_path):
     assert data.sources == ["w9"] and len(data.snapshots) == 4
 
 
-#: Root reads every file whatever its bits: the unprivileged runs drop the two
-#: capabilities that let it (setpriv, util-linux), so permission bits bind again.
-SETPRIV = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-           "--inh-caps=-dac_override,-dac_read_search"]
-
-
-def unprivileged(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run *code* where permission bits bind."""
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("root without setpriv: permission bits cannot be made to bind")
-        prefix = SETPRIV
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([*prefix, sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture
 def shared_tmp(tmp_path):
     yield tmp_path
@@ -236,7 +216,7 @@ def test_unreadable_files_and_folders_are_issues(shared_tmp):
         print(json.dumps({{"sources": d.known_sources(), "snapshots": len(d.snapshots),
                           "issues": d.issues.astype(str).values.tolist()}}))
     """
-    res = unprivileged(code, shared_tmp)
+    res = run_unprivileged(code, shared_tmp)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     by_path = {Path(p).name: (s, k, d) for s, p, _line, k, d in out["issues"]}
@@ -258,7 +238,7 @@ def test_check_max_age_breaches_for_a_worker_whose_folder_cannot_be_read(shared_
         sys.exit(main(["check", {str(fleet)!r}, "--max-age", "2h",
                        "--now", "2026-10-01T04:00:00Z"]))
     """
-    res = unprivileged(code, shared_tmp)
+    res = run_unprivileged(code, shared_tmp)
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert "ok     max_age: w1:" in res.stdout
     assert "BREACH max_age: w2: no readable snapshot" in res.stdout
@@ -321,7 +301,7 @@ def test_the_readers_given_a_folder_skip_nothing_silently(shared_tmp, reader):
         out = syncstats.{reader}({str(d)!r})
         print(json.dumps(out.issues[["path", "kind", "detail"]].astype(str).values.tolist()))
     """
-    res = unprivileged(code, shared_tmp)
+    res = run_unprivileged(code, shared_tmp)
     assert res.returncode == 0, res.stderr
     got = {Path(p).name: (k, det) for p, k, det in json.loads(res.stdout)}
     assert got[name[reader]][0] == "unreadable" and "FIFO" in got[name[reader]][1]
