@@ -572,20 +572,16 @@ def sum_counts(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
 @functools.cache
 def setpriv_works() -> bool:
     """Whether ``setpriv`` can drop CAP_DAC_OVERRIDE so that root obeys mode bits."""
-    probe = Path(tempfile.mkdtemp(prefix="syncstats-setpriv-"))
-    try:
-        secret = probe / "secret"
+    with tempfile.TemporaryDirectory(prefix="syncstats-setpriv-") as tmp:
+        secret = Path(tmp) / "secret"
         secret.write_text("x")
         secret.chmod(0)
-        done = subprocess.run(
-            [*NO_DAC, "cat", str(secret)], capture_output=True, timeout=30)
+        try:
+            done = subprocess.run([*NO_DAC, "cat", str(secret)], capture_output=True,
+                                  timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return False
         return done.returncode != 0 and b"ermission denied" in done.stderr
-    except (OSError, subprocess.SubprocessError):
-        return False
-    finally:
-        for p in probe.iterdir():
-            p.unlink()
-        probe.rmdir()
 
 
 def run_unprivileged(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:

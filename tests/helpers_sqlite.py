@@ -97,18 +97,15 @@ def killed_writer(db: Path, mode: str, committed: int, *, start: int = 1,
 def read_only_mount_works() -> bool:
     """Whether ``unshare -m`` + ``mount --bind -o ro`` gives a folder even root cannot
     write (a private mount namespace: nothing is visible outside the child)."""
-    probe = Path(tempfile.mkdtemp(prefix="syncstats-romount-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="syncstats-romount-") as tmp:
+        probe = Path(tmp)
         script = 'mount --bind -o ro "$1" "$1" && ! touch "$1/w" 2>/dev/null'
-        done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(probe)],
-                              capture_output=True, timeout=30)
+        try:
+            done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(probe)],
+                                  capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return False
         return done.returncode == 0 and not (probe / "w").exists()
-    except (OSError, subprocess.SubprocessError):
-        return False
-    finally:
-        for p in probe.iterdir():
-            p.unlink()
-        probe.rmdir()
 
 
 READER = r"""
