@@ -16,8 +16,8 @@
    until a run exceeds ``--pandas-budget-gb`` (the parent polls the child's RSS every
    0.2 s and kills it there) or fails.
 4. dask engine on a ``syncstats.fleet.connect()`` LocalCluster (2 single-threaded worker
-   processes): the same subsets (``read_parquet(..., engine="dask")``) and the whole store
-   (``syncstats.load(store, engine="dask")``), then
+   processes): the same subsets (``read_parquet(..., backend="dask")``) and the whole store
+   (``syncstats.load(store, backend="dask")``), then
    ``syncstats.trend(syncstats.increments(data.snapshots), "1D", by=None)``.
 5. Checks that dask and pandas give identical trend numbers on every subset both ran, and
    both the generator's ground truth (prints ``WARNING`` lines otherwise); prints a table,
@@ -529,9 +529,9 @@ def dask_trend(snapshots: Any) -> tuple[Any, dict[str, str]]:
 
 def run_dask(client: Any, pids: list[int], store: Path, n_sources: int | None,
              rows: int, partition_bytes: int | None) -> dict[str, Any]:
-    """One dask run: all sources through ``syncstats.load(store, engine="dask")`` when
+    """One dask run: all sources through ``syncstats.load(store, backend="dask")`` when
     *n_sources* is None, else (or with a *partition_bytes*) through
-    ``syncstats.read_parquet(store, sources=..., engine="dask")``."""
+    ``syncstats.read_parquet(store, sources=..., backend="dask")``."""
     from distributed import get_task_stream
 
     import syncstats
@@ -544,10 +544,10 @@ def run_dask(client: Any, pids: list[int], store: Path, n_sources: int | None,
     with RssPoller(pids, 0.5) as poll:
         t0 = time.perf_counter()
         if n_sources is None and partition_bytes is None:
-            data = syncstats.load(store, engine="dask")
+            data = syncstats.load(store, backend="dask")
         else:
             data = syncstats.read_parquet(
-                store, engine="dask", partition_bytes=partition_bytes,
+                store, backend="dask", partition_bytes=partition_bytes,
                 sources=None if n_sources is None else source_names(n_sources))
         t1 = time.perf_counter()
         with get_task_stream(client) as ts:

@@ -48,7 +48,7 @@ from .io import (
     read_parquet,
     read_snapshots,
 )
-from .recording import DeadLetterQueue, SyncStats
+from .recording import DeadLetterQueue, SyncStats, capture_snapshot
 
 
 def _version() -> str:
@@ -87,6 +87,7 @@ __all__ = [
     "audit",
     "batch_summary",
     "burn_rate",
+    "capture_snapshot",
     "dlq_triage",
     "error_breakdown",
     "error_increments",

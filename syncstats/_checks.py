@@ -6,9 +6,13 @@ Refused early, in one line naming the parameter, with the likely meaning as a hi
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
-from .exceptions import ParameterError
+import pandas as pd
+
+from ._dispatch import is_dask
+from .exceptions import ParameterError, SchemaError
 
 __all__ = ["check_fraction", "check_count"]
 
@@ -65,3 +69,18 @@ def check_count(value: Any, name: str) -> int:
     if isinstance(value, bool) or n < 0:
         raise ParameterError(f"{name}: expected a whole number >= 0, found {value!r}")
     return n
+
+
+def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise SchemaError naming the columns of *frame* that are missing."""
+    if not isinstance(frame, pd.DataFrame) and not is_dask(frame):
+        raise SchemaError(f"{what}: expected a DataFrame, found {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{what}: the frame lacks column(s) {missing}; found {list(frame.columns)}"
+        )
+
+
+#: Shift that turns flooring (left-closed buckets) into right-closed buckets for interval
+#: ends: ``(bucket, bucket + freq]``.

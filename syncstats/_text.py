@@ -8,6 +8,8 @@ engine work on 20,000 characters.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 
 __all__ = ["escape_terminal", "shorten", "MAX_LABEL"]
@@ -62,3 +64,45 @@ def shorten(text: object, width: int = MAX_LABEL) -> str:
     # escape at most what can be shown: a 1 MB value costs no more than a short one
     s = escape_terminal(str(text)[: width + 1])
     return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def clean_text(text: str) -> str:
+    r"""*text* made encodable as UTF-8, as the frames' string columns need.
+
+    A file name that is not UTF-8 (decoded by Python with ``surrogateescape``) shows its
+    bytes as ``\xff``; other lone surrogates (a JSON ``"\ud800"`` escape) show as
+    ``\ud800``, instead of failing later in pandas/pyarrow.
+
+    Examples
+    --------
+    >>> clean_text("PlexNotFound"), clean_text("w" + chr(0xDCFF)), clean_text(chr(0xD800))
+    ('PlexNotFound', 'w\\xff', '\\ud800')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def number_text(value: int | float) -> str:
+    """A number in short scientific form, also an integer too large for a float.
+
+    Examples
+    --------
+    >>> number_text(10**40), number_text(-(10**400))
+    ('1.000e+40', '-1e+400 (about)')
+    """
+    try:
+        return f"{value:.3e}"
+    except OverflowError:
+        sign = "-" if value < 0 else ""
+        return f"{sign}1e+{int(math.log10(abs(value)))} (about)"
+
+
+def clean_path(path: str | os.PathLike[str]) -> str:
+    """A path as text for the frames (see :func:`clean_text`)."""
+    return clean_text(os.fspath(path))

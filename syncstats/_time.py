@@ -12,6 +12,7 @@ import math
 import re
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -264,3 +265,75 @@ def format_duration(td: Any) -> str:
     if not parts:
         parts = [f"{s}s"]
     return sign + " ".join(parts)
+
+
+def epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
+    """Epoch seconds (float, NaN for unknown) to UTC timestamps (microseconds)."""
+    micros = np.round(seconds * 1e6)
+    out = pd.to_datetime(micros, unit="us", utc=True, errors="coerce")
+    return pd.DatetimeIndex(out).as_unit(TIME_UNIT)
+
+
+def utc_index(values: list[Any]) -> pd.DatetimeIndex:
+    """Snapshot times already parsed to ``pd.Timestamp`` (aware, UTC) or NaT into an index."""
+    index = pd.DatetimeIndex(values)
+    # All NaT (e.g. only raw stderr log lines): the index has no zone to convert from.
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    return index.as_unit(TIME_UNIT)
+
+
+NAME_TIME_BASIC = re.compile(
+    r"(?P<date>\d{8})T(?P<time>\d{6})(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d{2}:?\d{2})?(?![\d])"
+)
+NAME_TIME_EXTENDED = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?(?![\d])"
+)
+
+
+def time_from_name(name: str) -> tuple[pd.Timestamp | None, bool]:
+    """Capture time embedded in a file name (ISO-8601 basic or extended, ``Z`` or offset).
+
+    Returns ``(timestamp in UTC, had_zone)``, or ``(None, False)`` when the name holds none.
+
+    Examples
+    --------
+    >>> time_from_name("stats-20261001T130000Z.json")
+    (Timestamp('2026-10-01 13:00:00+0000', tz='UTC'), True)
+    >>> time_from_name("stats-2026-10-01T15:00:00+02:00.json")[0]
+    Timestamp('2026-10-01 13:00:00+0000', tz='UTC')
+    """
+    for rx in (NAME_TIME_EXTENDED, NAME_TIME_BASIC):
+        m = rx.search(name)
+        if not m:
+            continue
+        date, time_, frac, tz = m.group("date", "time", "frac", "tz")
+        if rx is NAME_TIME_BASIC:
+            date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+            time_ = f"{time_[:2]}:{time_[2:4]}:{time_[4:]}"
+        if tz and tz != "Z" and ":" not in tz:
+            tz = f"{tz[:3]}:{tz[3:]}"
+        try:
+            ts = pd.Timestamp(f"{date}T{time_}{frac or ''}{tz or ''}")
+        except ValueError:
+            continue
+        if ts.tzinfo is None:
+            return ts.tz_localize("UTC"), False
+        return ts.tz_convert("UTC"), True
+    return None, False
+
+
+def check_tz(tz: str) -> str:
+    """*tz* if it names an IANA time zone; else a one-line ParameterError.
+
+    Examples
+    --------
+    >>> check_tz("Europe/Berlin")
+    'Europe/Berlin'
+    """
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ParameterError(f"tz must be an IANA time zone name like 'UTC' or "
+                             f"'Europe/Berlin', found {tz!r}") from None
+    return tz

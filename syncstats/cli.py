@@ -35,7 +35,7 @@ def _now(value: pd.Timestamp | str | None, data: Any = None) -> pd.Timestamp:
         return pd.Timestamp.now(tz="UTC").as_unit("us")
     if isinstance(value, pd.Timestamp):
         return value
-    from .fleet import compute
+    from ._dispatch import compute
 
     times = [] if data is None else [
         t for t in (compute(data.snapshots["snapshot_at"].max()),
@@ -50,7 +50,7 @@ def _now(value: pd.Timestamp | str | None, data: Any = None) -> pd.Timestamp:
 def _validate(args: argparse.Namespace) -> None:
     """Every option checked before any work starts (so before a kernel or a cluster
     starts): one-line ParameterError naming the option. Parsed values replace the text."""
-    from .io.log import check_tz
+    from ._time import check_tz
 
     if getattr(args, "tz", None) is not None:
         check_tz(args.tz)
@@ -71,19 +71,22 @@ def _validate(args: argparse.Namespace) -> None:
     for opt in ("max_dlq", "max_dlq_growth"):
         if getattr(args, opt, None) is not None:
             setattr(args, opt, check_count(getattr(args, opt), _flag(opt)))
-    if getattr(args, "engine", "pandas") != "dask" and getattr(args, "scheduler", None):
-        raise ParameterError("--scheduler: only with --engine dask")
+    if getattr(args, "engine", None) is not None:
+        raise ParameterError(f"--engine {args.engine}: the pandas/dask choice is --backend now "
+                             f"(--backend {args.engine})")
+    if getattr(args, "backend", "pandas") != "dask" and getattr(args, "scheduler", None):
+        raise ParameterError("--scheduler: only with --backend dask")
 
 
 def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-def _load(path: str, tz: str, engine: str = "pandas") -> Any:
+def _load(path: str, tz: str, backend: str = "pandas") -> Any:
     from .io import load
 
-    data = load(path, tz=tz, engine=engine)
-    if engine == "dask":  # lazy: empty when the store names no source
+    data = load(path, tz=tz, backend=backend)
+    if backend == "dask":  # lazy: empty when the store names no source
         empty = len(data.snapshots["source"].cat.categories) == 0
     else:
         empty = len(data.snapshots) == 0
@@ -95,10 +98,10 @@ def _load(path: str, tz: str, engine: str = "pandas") -> Any:
 
 
 @contextlib.contextmanager
-def _engine(args: argparse.Namespace) -> Iterator[None]:
-    """With ``--engine dask``: a dask client for the command (``--scheduler`` or a
+def _backend(args: argparse.Namespace) -> Iterator[None]:
+    """With ``--backend dask``: a dask client for the command (``--scheduler`` or a
     ``LocalCluster`` sized to the machine), closed afterwards."""
-    if getattr(args, "engine", "pandas") != "dask":
+    if getattr(args, "backend", "pandas") != "dask":
         yield
         return
     from .fleet import close_client, connect
@@ -114,7 +117,7 @@ def _engine(args: argparse.Namespace) -> Iterator[None]:
 def cmd_summary(args: argparse.Namespace) -> int:
     from .analysis import batch_summary
 
-    data = _load(args.path, args.tz, args.engine)
+    data = _load(args.path, args.tz, args.backend)
     summary = batch_summary(data, window=args.window_td, now=_now(args.now, data))
     if args.format == "json":
         print(json.dumps(summary.to_dict(), indent=2))
@@ -126,10 +129,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from ._dispatch import compute
     from .analysis import audit
-    from .fleet import compute
 
-    data = _load(args.path, args.tz, args.engine)
+    data = _load(args.path, args.tz, args.backend)
     findings = compute(audit(data.snapshots, data.errors))
     if args.format == "json":
         print(findings.to_json(orient="records", date_format="iso", indent=2))
@@ -150,12 +153,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from ._dispatch import compute, is_dask, window_rows
     from .analysis import SRE_WINDOWS, burn_rate, increments, success_rate
-    from .fleet import compute, is_dask, window_rows
 
     quiet = args.quiet
     try:
-        data = _load(args.path, args.tz, args.engine)
+        data = _load(args.path, args.tz, args.backend)
     except SyncstatsError as exc:
         return _report_check([{"check": "data", "breached": None, "detail": str(exc)}],
                              args.format, status="unknown", quiet=quiet)
@@ -269,7 +272,7 @@ def _report_check(results: list[dict[str, Any]], fmt: str, *, status: str,
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from .io.capture import capture_snapshot
+    from .recording.capture import capture_snapshot
 
     rec = capture_snapshot(args.stats, args.history, source=args.source, now=args.now)
     if not args.quiet:
@@ -304,7 +307,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.path, out=args.out, window=args.window, freq=args.freq, sources=args.source,
         slo=args.slo, now=now,
         fmt=args.format, tz=args.tz, progress=not args.quiet, quiet=args.quiet,
-        engine=args.engine, scheduler=args.scheduler,
+        backend=args.backend, scheduler=args.scheduler,
     )
     if not args.quiet:
         print(f"wrote {escape_terminal(out)}", file=sys.stderr)
@@ -312,7 +315,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import run
+    from .testing.simulate import run
 
     run(args, args.out, quiet=args.quiet)
     return EXIT_OK
@@ -365,11 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
         if window is not None:
             sp.add_argument("--window", default=window,
                             help=f"window length, e.g. 1h, 24h, 7d (default: {window})")
-        sp.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
+        sp.add_argument("--backend", choices=["pandas", "dask"], default="pandas",
                         help="'dask': analyse on a dask cluster, for a Parquet store "
                              "larger than memory (default: pandas)")
+        sp.add_argument("--engine", default=None, help=argparse.SUPPRESS)  # before 0.3
         sp.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                        help="with --engine dask: an existing scheduler (tcp://host:8786); "
+                        help="with --backend dask: an existing scheduler (tcp://host:8786); "
                              "default: a LocalCluster sized to this machine")
 
     s = sub.add_parser(
@@ -443,10 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "hive-partitioned by source and month. Append-only and idempotent: "
                     "rows the store already holds are not written again, old files are "
                     "never rewritten. Analyse the store with any command (PATH = the "
-                    "store), e.g. with --engine dask.",
+                    "store), e.g. with --backend dask.",
         epilog="example (nightly):\n"
                "  syncstats export /srv/syncstats-data --parquet /srv/store --quiet\n"
-               "  syncstats summary /srv/store --engine dask --window 7d",
+               "  syncstats summary /srv/store --backend dask --window 7d",
     )
     e.add_argument("path", help="a fleet root (one folder per worker), one worker's "
                                 "folder or a single file")
@@ -478,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_report)
 
-    from .simulate import add_arguments as simulate_arguments
+    from .testing.simulate import add_arguments as simulate_arguments
 
     m = sub.add_parser(
         "simulate", help="write simulated sample data (try everything without a worker)",
@@ -521,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False)
     try:
         _validate(args)
-        with _quiet(quiet), _engine(args):
+        with _quiet(quiet), _backend(args):
             return int(args.func(args))
     except SyncstatsError as exc:
         if args.debug:

@@ -72,7 +72,7 @@ class DLQError(InputError):
 class SQLiteStateError(InputError):
     """An SQLite database's committed state cannot be read: the database, or its journal
     or WAL, cannot be opened for reading, a writer keeps it locked, or recovering it
-    needs a private copy larger than the limit (:mod:`syncstats.io.sqlitestate`)."""
+    needs a private copy larger than the limit (:mod:`syncstats.io._sqlite`)."""
 
 
 class UnsafePickleError(SyncstatsError):

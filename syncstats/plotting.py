@@ -38,8 +38,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from ._checks import require
 from ._text import MAX_LABEL, shorten
-from .analysis._util import check_freq, require, to_utc
+from ._time import check_freq, to_utc
 from .analysis.counters import error_increments, increments
 from .analysis.errors import error_breakdown, error_trend
 from .analysis.rates import trend as _trend
@@ -309,8 +310,8 @@ def plot_success_rate(
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> from syncstats import increments, trend
-    >>> from syncstats.analysis.counters import _example_snapshots
-    >>> t = trend(increments(_example_snapshots()), "2h")
+    >>> from syncstats.testing import example_snapshots
+    >>> t = trend(increments(example_snapshots()), "2h")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_success_rate(t, slo=0.95, ax=ax)
     >>> ax.get_ylabel(), ax.lines[0].get_ydata().tolist()
@@ -376,9 +377,9 @@ def plot_processing_time(
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> from syncstats import increments, trend
-    >>> from syncstats.analysis.counters import _example_snapshots
+    >>> from syncstats.testing import example_snapshots
     >>> fig, ax = plt.subplots()
-    >>> ax = plot_processing_time(trend(increments(_example_snapshots()), "2h"), ax=ax)
+    >>> ax = plot_processing_time(trend(increments(example_snapshots()), "2h"), ax=ax)
     >>> ax.get_ylabel(), ax.lines[0].get_ydata().tolist()
     ('Avg processing time per attempt (ms)', [400.0, 400.0, nan])
     >>> plt.close(ax.figure)
@@ -433,9 +434,9 @@ def plot_throughput(
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> from syncstats import increments, trend
-    >>> from syncstats.analysis.counters import _example_snapshots
+    >>> from syncstats.testing import example_snapshots
     >>> fig, ax = plt.subplots()
-    >>> ax = plot_throughput(trend(increments(_example_snapshots()), "2h"), ax=ax)
+    >>> ax = plot_throughput(trend(increments(example_snapshots()), "2h"), ax=ax)
     >>> [float(p.get_height()) for p in ax.containers[1]]
     [2.0, 2.0, 0.0, 0.0]
     >>> plt.close(ax.figure)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import syncstats.io._fastlog as fastlog
+import syncstats.io.log._templates as fastlog
 
 
 class FastRows:

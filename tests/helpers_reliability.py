@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from syncstats.io._common import ERROR_KINDS
+from syncstats.io._issues import ERROR_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

@@ -110,7 +110,9 @@ def read_only_mount_works() -> bool:
 
 READER = r"""
 import json, sys
-from syncstats.io import _fastdlq, dlq, load
+from syncstats.io import load
+from syncstats.io.dlq import _adbc as _fastdlq
+from syncstats.io.dlq import reader as dlq
 engine, call, target = sys.argv[1], sys.argv[2], sys.argv[3]
 used = []
 if engine == "fast":

@@ -624,9 +624,9 @@ def test_increments_never_negative_and_sum_identity(sources, jump_min):
 
 def test_example_frames_doctest_values():
     # the documented example: a doubling jump, a corrupt snapshot and a fresh start
-    from syncstats.analysis.counters import _example_snapshots
+    from syncstats.testing import example_snapshots
 
-    inc = increments(_example_snapshots())
+    inc = increments(example_snapshots())
     assert inc["kind"].astype(str).tolist() == [
         "delta", "delta", "delta", "delta", "implausible", "reset",
     ]

@@ -14,7 +14,7 @@ import pytest
 from samples import FORMATS_EXAMPLE
 
 from syncstats import StatsFileError, audit, read_snapshots
-from syncstats.io.capture import capture_snapshot
+from syncstats.recording.capture import capture_snapshot
 
 
 def write(path: Path, obj) -> None:

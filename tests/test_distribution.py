@@ -114,4 +114,4 @@ def test_simulate_command(tmp_path, capsys):
 def test_a_missing_extra_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.dataframe", None)  # import fails as if absent
     with pytest.raises(syncstats.MissingDependencyError, match=r"pip install 'syncstats\[dask\]'"):
-        syncstats.load(ROOT / "data" / "worker-a", engine="dask")
+        syncstats.load(ROOT / "data" / "worker-a", backend="dask")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import fast_and_reference
 
-import syncstats.io.dlq as dlq_module
+import syncstats.io.dlq.reader as dlq_module
 from syncstats import schemas
 from syncstats.exceptions import DLQError
 from syncstats.io import read_dlq

@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from samples import fast_and_reference
 
 import syncstats
-import syncstats.io.dlq as dlq_module
+import syncstats.io.dlq.reader as dlq_module
 from syncstats import read_dlq, schemas
-from syncstats.io import _fastdlq
+from syncstats.io.dlq import _adbc as _fastdlq
 from syncstats.recording.dlq import DLQ_INDEXES, DLQ_SCHEMA
 
 DATA = Path(__file__).resolve().parents[1] / "data"

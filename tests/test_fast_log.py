@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import fast_and_reference
 
-import syncstats.io._fastlog as fastlog
-import syncstats.io.log as log_module
+import syncstats.io.log._templates as fastlog
+import syncstats.io.log.reader as log_module
 from syncstats import read_log
 from syncstats.exceptions import LogFormatError
 

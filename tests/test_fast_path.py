@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import fast_and_reference
 
-import syncstats.io.snapshots as snapshots_module
+import syncstats.io.snapshots.reader as snapshots_module
 from syncstats import read_snapshots
-from syncstats.io._fast import chunks_of, parse_chunk
+from syncstats.io.snapshots._arrow import chunks_of, parse_chunk
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -24,12 +24,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import syncstats.io._common as common_module
-import syncstats.io._fast as fast_module
-import syncstats.io.snapshots as snapshots_module
+import syncstats.io._records as common_module
+import syncstats.io.snapshots._arrow as fast_module
+import syncstats.io.snapshots.reader as snapshots_module
 from syncstats import load, read_snapshots, schemas
 from syncstats.exceptions import SnapshotFormatError
-from syncstats.io._common import Issues, RecordBuilder, scan_tree
+from syncstats.io._files import scan_tree
+from syncstats.io._issues import Issues
+from syncstats.io._records import RecordBuilder
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOOD = {
@@ -839,7 +841,7 @@ def test_assembly_in_pieces(tmp_path, monkeypatch, ordered):
     r"[a-z]{0,3}-?(\d{4}-?\d{2}-?\d{2}T\d{2}:?\d{2}:?\d{2}(\.\d{1,8})?(Z|[+-]\d{2}:?\d{2})?)?"
     r"[a-zZ]{0,2}\.json", fullmatch=True), min_size=1, max_size=6))
 def test_copy_times_is_time_from_name(names):
-    from syncstats.io._common import time_from_name
+    from syncstats._time import time_from_name
 
     for batch in (names, names * 3):
         us, ok = fast_module.copy_times(batch)

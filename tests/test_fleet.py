@@ -18,7 +18,7 @@ from pandas.testing import assert_frame_equal, assert_series_equal
 import syncstats
 from syncstats import cli, fleet, schemas
 from syncstats.exceptions import InputError
-from syncstats.io.parquet import is_store, store_files
+from syncstats.store.parquet import is_store, store_files
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 NOW = "2026-10-21T00:00:00Z"
@@ -42,7 +42,7 @@ def store(sample, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def fleet_data(tmp_path_factory) -> syncstats.SyncData:
     """Five simulated workers (with the default defects), loaded with pandas."""
-    from syncstats.simulate import simulate
+    from syncstats.testing.simulate import simulate
 
     out = tmp_path_factory.mktemp("fleet")
     simulate(out, days=4, sources=[f"w{i}" for i in range(5)], overwrite=True)
@@ -157,7 +157,7 @@ def _both(data: syncstats.SyncData, dask_data: syncstats.SyncData):
 @pytest.mark.parametrize("which", ["sample", "fleet"])
 def test_dask_results_equal_pandas(which, client, sample, store, fleet_data, fleet_store):
     data, path = (sample, store) if which == "sample" else (fleet_data, fleet_store)
-    lazy = syncstats.read_parquet(path, engine="dask", partition_bytes=1)  # 1 source each
+    lazy = syncstats.read_parquet(path, backend="dask", partition_bytes=1)  # 1 source each
     assert lazy.snapshots.npartitions == len(data.sources)
     snaps, errs, dsnaps, derrs = _both(data, lazy)
 
@@ -206,8 +206,8 @@ def test_in_memory_data_on_dask_equals_pandas(client, fleet_data):
 
 
 def test_frames_partitioned_differently_are_refused(sample, store):
-    lazy = syncstats.read_parquet(store, engine="dask", partition_bytes=1)
-    other = syncstats.read_parquet(store, engine="dask")
+    lazy = syncstats.read_parquet(store, backend="dask", partition_bytes=1)
+    other = syncstats.read_parquet(store, backend="dask")
     with pytest.raises(syncstats.ParameterError, match="partitioned by source the same way"):
         syncstats.audit(lazy.snapshots, other.errors)
 
@@ -233,7 +233,7 @@ def test_cli_export_then_summary_and_check_with_the_dask_engine(capsys, tmp_path
                                "--format", "json")
     assert code == 0
     code, dask_out, _ = _run(capsys, "summary", str(out), "--now", NOW, "--window", "7d",
-                             "--format", "json", "--engine", "dask")
+                             "--format", "json", "--backend", "dask")
     assert code == 0
     want, got = json.loads(pandas_out), json.loads(dask_out)
     assert got["processed"] == want["processed"] > 0
@@ -246,16 +246,23 @@ def test_cli_export_then_summary_and_check_with_the_dask_engine(capsys, tmp_path
     args = ("--now", NOW, "--window", "1h", "--min-success-rate", "0.5", "--slo", "0.9",
             "--max-age", "2h", "--format", "json")
     code_p, out_p, _ = _run(capsys, "check", str(copy), *args)
-    code_d, out_d, _ = _run(capsys, "check", str(out), *args, "--engine", "dask")
+    code_d, out_d, _ = _run(capsys, "check", str(out), *args, "--backend", "dask")
     assert code_p == code_d
     assert json.loads(out_p)["checks"] == json.loads(out_d)["checks"]
 
 
-def test_engine_option_is_validated(capsys):
+def test_backend_option_is_validated(capsys):
     with pytest.raises(SystemExit):
-        cli.main(["summary", str(DATA), "--engine", "spark"])
-    with pytest.raises(syncstats.ParameterError, match="engine"):
-        syncstats.load(DATA, engine="spark")
+        cli.main(["summary", str(DATA), "--backend", "spark"])
+    with pytest.raises(syncstats.ParameterError, match="backend: expected 'pandas' or 'dask'"):
+        syncstats.load(DATA, backend="spark")
+
+
+def test_the_old_engine_dask_option_points_to_backend(capsys):
+    """``--engine dask`` (before 0.3) is refused in one line that names the new option."""
+    assert cli.main(["summary", str(DATA), "--engine", "dask"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--backend dask" in err
 
 
 @pytest.mark.slow
@@ -264,7 +271,7 @@ def test_report_on_a_store_with_the_dask_engine_says_what_the_pandas_report_says
     from syncstats.report import render_report
 
     kwargs = {"now": NOW, "fmt": "md", "progress": False}
-    lazy = render_report(store, out=tmp_path / "dask.md", engine="dask",
+    lazy = render_report(store, out=tmp_path / "dask.md", backend="dask",
                          scheduler=client.scheduler.address, **kwargs)
     eager = render_report(DATA, out=tmp_path / "pandas.md", **kwargs)
 

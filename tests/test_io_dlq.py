@@ -20,7 +20,7 @@ import pytest
 
 import syncstats
 from syncstats import DeadLetterQueue, schemas
-from syncstats.io._common import ERROR_KINDS
+from syncstats.io._issues import ERROR_KINDS
 from syncstats.io.dlq import DLQ_COLUMNS
 
 

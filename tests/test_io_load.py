@@ -13,7 +13,7 @@ from samples import FORMATS_EXAMPLE
 
 import syncstats
 from syncstats import DeadLetterQueue, SyncData, schemas
-from syncstats.io._common import ERROR_KINDS
+from syncstats.io._issues import ERROR_KINDS
 
 STATS = FORMATS_EXAMPLE  # the example of docs/formats.md §1
 PAYLOAD = (

@@ -12,6 +12,7 @@ import pytest
 
 import syncstats
 from syncstats import schemas
+from syncstats.io._issues import ERROR_KINDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 
@@ -379,7 +380,7 @@ def test_accounting_of_stats_lines(tmp_path):
     f = write_log(tmp_path / "h" / "stash.log", lines)
     data = syncstats.read_log(f, tz="Europe/Berlin")
     loaded = set(data.snapshots["origin"])
-    errs = data.issues[data.issues["kind"].isin(syncstats.io._common.ERROR_KINDS)]
+    errs = data.issues[data.issues["kind"].isin(ERROR_KINDS)]
     units = {f"{p}:{int(n)}" for p, n in errs[["path", "line"]].itertuples(index=False)}
     assert len(data.snapshots) + len(units - loaded) == stats_lines
     assert units & loaded == {f"{f}:7"}  # the overflow row is in both frames

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from samples import fast_and_reference
 
 import syncstats
-import syncstats.io.log as log_module
+import syncstats.io.log.reader as log_module
 from syncstats import schemas
 from syncstats.io.discover import discover
 

@@ -34,7 +34,8 @@ from helpers_reliability import (
 )
 from samples import stats_invariants
 
-from syncstats.io import capture_snapshot, read_snapshots
+from syncstats.io import read_snapshots
+from syncstats.recording import capture_snapshot
 from syncstats.recording.stats import COUNTER_FIELDS, validate_stats_dict
 
 CTX = multiprocessing.get_context("fork")

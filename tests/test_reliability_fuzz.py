@@ -689,7 +689,7 @@ def test_a_100_mb_log_line_is_streamed_in_bounded_memory(tmp_path, marked):
 
 def test_overlong_line_detection_across_chunk_boundaries(tmp_path, monkeypatch):
     """The ``Stats: {`` mark is found wherever it falls in an overlong line (small limit)."""
-    import syncstats.io.log as log_module
+    import syncstats.io.log.reader as log_module
 
     monkeypatch.setattr(log_module, "MAX_LINE_BYTES", 64)
     good = b'INFO[2026-10-01 00:00:00] [W] Stats: {"processed": 1}\n'

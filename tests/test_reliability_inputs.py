@@ -53,8 +53,8 @@ from hypothesis import strategies as st
 
 from syncstats import cli
 from syncstats.exceptions import StatsFileError, UnsafePickleError
-from syncstats.io import capture_snapshot, load, read_dlq, read_log, read_snapshots
-from syncstats.recording import DeadLetterQueue
+from syncstats.io import load, read_dlq, read_log, read_snapshots
+from syncstats.recording import DeadLetterQueue, capture_snapshot
 from syncstats.recording.safepickle import safe_loads
 
 CANARY_MODULE = "syncstats_canary_module"

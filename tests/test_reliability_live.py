@@ -37,7 +37,8 @@ from helpers_reliability import (
 )
 
 from syncstats.exceptions import StatsFileError
-from syncstats.io import capture_snapshot, load, read_dlq, read_log, read_snapshots
+from syncstats.io import load, read_dlq, read_log, read_snapshots
+from syncstats.recording import capture_snapshot
 from syncstats.recording.dlq import DLQ_SCHEMA
 
 CTX = multiprocessing.get_context("fork")

@@ -116,7 +116,7 @@ def test_killed_writer_state_reads_exactly_the_committed_rows_and_writes_nothing
 
 
 def test_the_private_copy_is_0700_and_removed(originals, tmp_path, monkeypatch):
-    from syncstats.io import sqlitestate
+    from syncstats.io import _sqlite as sqlitestate
 
     d = tmp_path / "data"
     shutil.copytree(originals["hot-journal"], d, copy_function=shutil.copy2)
@@ -143,7 +143,7 @@ def test_the_private_copy_is_0700_and_removed(originals, tmp_path, monkeypatch):
 
 def test_a_copy_beyond_the_limit_is_refused_as_unreadable(originals, tmp_path,
                                                            monkeypatch):
-    from syncstats.io import sqlitestate
+    from syncstats.io import _sqlite as sqlitestate
 
     d = tmp_path / "data"
     shutil.copytree(originals["wal-no-shm"], d, copy_function=shutil.copy2)
@@ -256,7 +256,7 @@ def test_a_wal_database_changing_under_every_read_in_place_is_read_from_a_copy(
     under a reader's lock is read (``recovered_copy``), never an error, never a write."""
     from itertools import count
 
-    from syncstats.io import sqlitestate
+    from syncstats.io import _sqlite as sqlitestate
 
     d = tmp_path / "w"
     d.mkdir()

@@ -19,7 +19,7 @@ import pytest
 
 from syncstats.recording import COUNTER_FIELDS as COUNTERS
 from syncstats.recording import SANITY_CEILING, safe_loads, validate_stats_dict
-from syncstats.simulate import (
+from syncstats.testing.simulate import (
     DEFAULT_DEFECTS,
     DEFECTS,
     main,

@@ -29,8 +29,8 @@ from syncstats._time import (
     to_utc,
 )
 from syncstats.exceptions import ParameterError
-from syncstats.io.capture import capture_snapshot
 from syncstats.recording import DLQ_SCHEMA, validate_stats_dict
+from syncstats.recording.capture import capture_snapshot
 
 INSIDE = ["2000-01-01T00:00:00Z", "2099-12-31T23:59:59Z", "2026-10-01T00:00:00Z"]
 OUTSIDE = ["1999-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "0001-01-01T00:00:00Z",

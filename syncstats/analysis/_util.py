@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import schemas
-from .._time import check_freq, format_duration, to_timedelta, to_utc  # noqa: F401
-from ..exceptions import ParameterError, SchemaError
-from ..fleet import is_dask
+from .._time import check_freq, check_tz, format_duration, to_timedelta, to_utc  # noqa: F401
+from ..exceptions import ParameterError
 
 TimeLike = str | pd.Timestamp | np.datetime64 | Any
 WindowLike = str | pd.Timedelta | Any
 
 
-def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    """Raise SchemaError naming the columns of *frame* that are missing."""
-    if not isinstance(frame, pd.DataFrame) and not is_dask(frame):
-        raise SchemaError(f"{what}: expected a DataFrame, found {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise SchemaError(
-            f"{what}: the frame lacks column(s) {missing}; found {list(frame.columns)}"
-        )
-
-
-#: Shift that turns flooring (left-closed buckets) into right-closed buckets for interval
-#: ends: ``(bucket, bucket + freq]``.
 RIGHT_CLOSED = pd.Timedelta(1, "us")
 
 
@@ -152,12 +137,6 @@ def _bucket_ends(starts: pd.DatetimeIndex, step: pd.DateOffset) -> pd.DatetimeIn
         ends[todo[later]] = prev[later]
         todo = todo[later]
     return pd.DatetimeIndex(ends.view("M8[us]")).tz_localize("UTC").tz_convert(tz)
-
-
-def check_tz(tz: str) -> str:
-    from ..io.log import check_tz as _check
-
-    return _check(tz)
 
 
 def wilson(successes: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any, Any]:

@@ -15,9 +15,10 @@ import pandas as pd
 import pyarrow as pa
 
 from .. import schemas
-from ..fleet import per_source
+from .._checks import require
+from .._dispatch import per_source
 from ..recording.stats import SANITY_CEILING
-from ._util import require, utc_series
+from ._util import utc_series
 
 __all__ = ["audit", "increments", "error_increments", "AUDIT_COLUMNS", "INCREMENT_COLUMNS"]
 
@@ -191,8 +192,8 @@ def audit(
     Examples
     --------
     >>> import pandas as pd
-    >>> from syncstats.analysis.counters import _example_snapshots
-    >>> found = audit(_example_snapshots())
+    >>> from syncstats.testing import example_snapshots
+    >>> found = audit(example_snapshots())
     >>> found[["check", "severity"]].astype(str).values.tolist()
     [['implausible_jump', 'warning'], ['invalid', 'error'], ['reset', 'info']]
     """
@@ -315,8 +316,8 @@ def increments(
 
     Examples
     --------
-    >>> from syncstats.analysis.counters import _example_snapshots
-    >>> inc = increments(_example_snapshots())
+    >>> from syncstats.testing import example_snapshots
+    >>> inc = increments(example_snapshots())
     >>> inc[["kind", "jobs_processed"]].to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
     {'kind': ['delta', 'delta', 'delta', 'delta', 'implausible', 'reset'],
      'jobs_processed': [10, 10, 10, 10, 0, 5]}
@@ -758,8 +759,8 @@ def error_increments(
 
     Examples
     --------
-    >>> from syncstats.analysis.counters import _example_snapshots, _example_errors
-    >>> err = error_increments(_example_errors(), _example_snapshots())
+    >>> from syncstats.testing import example_errors, example_snapshots
+    >>> err = error_increments(example_errors(), example_snapshots())
     >>> err[["kind", "error_type", "count"]].values.tolist()
     [['delta', 'TimeoutError', 1]]
     """
@@ -806,45 +807,5 @@ def _empty_error_increments() -> pd.DataFrame:
             "kind": pd.Categorical([], categories=["delta", "reset", "implausible"]),
             "error_type": pd.Series([], dtype="category"),
             "count": pd.Series([], dtype="int64"),
-        }
-    )
-
-
-def _example_snapshots() -> pd.DataFrame:
-    """A tiny snapshots frame for docstring examples: deltas, a doubling-bug jump, a
-    negative (corrupt) snapshot and a fresh start."""
-    t = pd.date_range("2026-10-01", periods=8, freq="1h", tz="UTC").as_unit("us")
-    rows = [
-        # processed, succeeded, failed, to_dlq, high, low
-        (100, 90, 10, 1, 90, 0),
-        (110, 99, 11, 1, 99, 0),
-        (120, 108, 12, 1, 108, 0),
-        (130, 117, 13, 1, 117, 0),
-        (140, 126, 14, 1, 126, 0),
-        (280_000, 252_000, 28_000, 2_000, 252_000, 0),  # doubling-bug jump
-        (-5, 0, 0, 0, 0, 0),  # corrupt: negative
-        (5, 5, 0, 0, 5, 0),  # fresh start
-    ]
-    frame = pd.DataFrame(rows, columns=C)
-    frame.insert(0, "source", pd.Categorical(["w"] * 8))
-    frame.insert(1, "snapshot_at", t)
-    frame.insert(2, "session_start", pd.Series(t[[0] * 7 + [7]]))
-    frame["total_processing_time"] = [40.0, 44.0, 48.0, 52.0, 56.0, 112_000.0, 0.0, 2.0]
-    frame["time_from"] = pd.Categorical(["field"] * 8)
-    frame["origin"] = [f"h.jsonl:{i}" for i in range(1, 9)]
-    return frame
-
-
-def _example_errors() -> pd.DataFrame:
-    """Error counts matching :func:`_example_snapshots` (first two snapshots only)."""
-    return pd.DataFrame(
-        {
-            "source": pd.Categorical(["w", "w", "w"]),
-            "snapshot_at": pd.date_range("2026-10-01", periods=2, freq="1h", tz="UTC")[
-                [0, 1, 1]
-            ].as_unit("us"),
-            "error_type": pd.Categorical(["PlexNotFound", "PlexNotFound", "TimeoutError"]),
-            "count": [10, 10, 1],
-            "origin": ["h.jsonl:1", "h.jsonl:2", "h.jsonl:2"],
         }
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schemas
+from .._checks import require
 from ..exceptions import ParameterError, SchemaError
 from ._util import (
     RIGHT_CLOSED,
@@ -16,7 +17,6 @@ from ._util import (
     check_tz,
     floor_local,
     local_buckets,
-    require,
     to_timedelta,
     to_utc,
 )
@@ -77,7 +77,7 @@ def _signatures(messages: pd.Series) -> pd.Series:
 
 
 def _is_dask(frame: Any) -> bool:
-    from ..fleet import is_dask
+    from .._dispatch import is_dask
 
     return is_dask(frame)
 
@@ -146,7 +146,7 @@ def error_breakdown(frame: pd.DataFrame, *, window: Any = None) -> pd.DataFrame:
     1  PermanentError      1  0.333333          1.000000     2
     """
     if _is_dask(frame):
-        from ..fleet import reduce_sources
+        from .._dispatch import reduce_sources
 
         latest = None
         column = _time_column(frame)
@@ -257,7 +257,7 @@ def error_trend(
     if top is not None and top < 1:
         raise ParameterError(f"top must be a positive integer, found {top!r}")
     if _is_dask(frame):
-        from ..fleet import reduce_sources
+        from .._dispatch import reduce_sources
 
         def finish(parts: pd.DataFrame) -> pd.DataFrame:
             return _error_trend_finish(parts, freq, top=top, arrivals=_is_dlq(frame), **kwargs)

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 
 from .. import schemas
+from .._checks import require
+from .._dispatch import compute, is_dask, reduce_sources, window_rows
 from ..exceptions import ParameterError
-from ..fleet import compute, is_dask, reduce_sources, window_rows
 from ._util import (
     RIGHT_CLOSED,
     check_freq,
     check_tz,
     floor_local,
     local_buckets,
-    require,
     to_timedelta,
     to_utc,
     utc_series,
@@ -185,8 +185,9 @@ def trend(
 
     Examples
     --------
-    >>> from syncstats.analysis.counters import _example_snapshots, increments
-    >>> t = trend(increments(_example_snapshots()), "2h", by=None)
+    >>> from syncstats import increments
+    >>> from syncstats.testing import example_snapshots
+    >>> t = trend(increments(example_snapshots()), "2h", by=None)
     >>> t[["bucket", "processed", "success_rate", "partial"]]
                          bucket  processed  success_rate  partial
     0 2026-10-01 00:00:00+00:00         20           0.9    False
@@ -759,8 +760,9 @@ def burn_rate(
 
     Examples
     --------
-    >>> from syncstats.analysis.counters import _example_snapshots, increments
-    >>> b = burn_rate(increments(_example_snapshots()), slo=0.95)
+    >>> from syncstats import increments
+    >>> from syncstats.testing import example_snapshots
+    >>> b = burn_rate(increments(example_snapshots()), slo=0.95)
     >>> b[["long_window", "burn_long", "firing"]].round(2).values.tolist()
     [['1h', 0.0, False], ['6h', 1.71, False], ['1D', 1.78, False], ['3D', 1.78, True]]
     """

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from .._dispatch import compute, is_dask, window_rows
 from .._text import escape_terminal, shorten
-from ..fleet import compute, is_dask, window_rows
 from ..io.syncdata import SyncData, describe_layout
 from ._util import format_duration, to_timedelta, to_utc, wilson
 from .counters import audit, error_increments, increments

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .. import schemas
-from ._util import format_duration, require, to_timedelta, to_utc
+from .._checks import require
+from ._util import format_duration, to_timedelta, to_utc
 
 __all__ = ["dlq_triage", "DLQTriage", "TRANSIENT_ERRORS", "ARRIVAL_DAYS"]
 

@@ -13,12 +13,15 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .._dispatch import check_backend, to_dask
 from .._fsutil import describe_os_error
-from ..exceptions import InputError, ParameterError
-from ._common import Issues, examine, special_kind
+from ..exceptions import InputError
+from ._files import examine, special_kind
+from ._issues import Issues
 from .dlq import has_dead_letters, read_dlq_files
 from .log import LOG_PATTERNS, check_tz, read_log_files
 from .snapshots import SNAPSHOT_PATTERNS, read_snapshot_files
+from .store import is_store, read_parquet
 from .syncdata import SyncData, concat
 
 __all__ = ["load", "discover", "Discovery", "source_name"]
@@ -274,7 +277,8 @@ def load(
     *,
     tz: str = "UTC",
     on_error: str = "report",
-    engine: str = "pandas",
+    backend: str = "pandas",
+    engine: str = "auto",
 ) -> SyncData:
     """Discover and read every snapshot, history, log and DLQ under *root*.
 
@@ -289,11 +293,15 @@ def load(
         Time zone of zone-less log timestamps (see :func:`read_log`).
     on_error : {'report', 'raise'}
         As for :func:`read_snapshots`.
-    engine : {'pandas', 'dask'}
+    backend : {'pandas', 'dask'}
         ``'dask'``: ``snapshots`` and ``errors`` as dask DataFrames partitioned by source
         (:mod:`syncstats.fleet`), which every analysis function accepts. A Parquet store
         (``syncstats export --parquet``) as *root* is read lazily then; a data directory
         is read into memory and split by source.
+    engine : str, default 'auto'
+        The readers' engine: ``'auto'`` (each reader's fast engine where it applies, the
+        reference elsewhere), ``'reference'``, or a reader's named engine; see
+        :func:`read_snapshots`, :func:`read_log` and :func:`read_dlq`.
 
     Returns
     -------
@@ -320,17 +328,13 @@ def load(
     >>> data.snapshots.groupby("source", observed=True).size()  # doctest: +SKIP
     """
     check_tz(tz)
-    if engine not in ("pandas", "dask"):
-        raise ParameterError(f"engine: expected 'pandas' or 'dask', found {engine!r}")
-    from .parquet import is_store, read_parquet
-
+    check_backend(backend)
     if is_store(root):
-        return read_parquet(root, engine=engine)
+        return read_parquet(root, backend=backend)
     data = _load_files(root, tz, on_error)
-    if engine == "dask":
-        from ..fleet import from_syncdata
-
-        return from_syncdata(data)
+    if backend == "dask":
+        frames = to_dask({"snapshots": data.snapshots, "errors": data.errors})
+        return replace(data, **frames)
     return data
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import schemas
 from ..exceptions import ParameterError
-from ._common import ERROR_KINDS
+from ._issues import ERROR_KINDS
 
 __all__ = ["SyncData", "concat", "LAYOUTS", "describe_layout"]
 
@@ -137,7 +137,7 @@ class SyncData:
         return sorted(names)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> dict[str, int]:
-        """Append these frames to a Parquet history store (see :mod:`syncstats.io.parquet`).
+        """Append these frames to a Parquet history store (see :mod:`syncstats.store`).
 
         Hive-partitioned by source and month, append-only and idempotent: rows the store
         already holds are not written again. Returns the rows written per frame.
@@ -148,7 +148,7 @@ class SyncData:
         >>> SyncData().to_parquet(tempfile.mkdtemp())
         {'snapshots': 0, 'errors': 0, 'dlq': 0, 'issues': 0}
         """
-        from .parquet import write_parquet
+        from ..store import write_parquet
 
         return write_parquet(self, path)
 

@@ -1,5 +1,6 @@
 """The recording side: what the worker uses to produce stats files and the DLQ."""
 
+from .capture import capture_snapshot
 from .dlq import DLQ_INDEXES, DLQ_SCHEMA, DeadLetterQueue, format_failed_at
 from .safepickle import safe_loads
 from .stats import (
@@ -18,6 +19,7 @@ __all__ = [
     "EPOCH_LIMIT",
     "SANITY_CEILING",
     "SyncStats",
+    "capture_snapshot",
     "format_failed_at",
     "safe_loads",
     "validate_stats_dict",

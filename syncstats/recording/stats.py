@@ -31,6 +31,7 @@ from ..exceptions import CorruptStatsWarning, ParameterError
 __all__ = [
     "SyncStats",
     "COUNTER_FIELDS",
+    "STATS_KEYS",
     "EPOCH_LIMIT",
     "SANITY_CEILING",
     "validate_stats_dict",
@@ -47,11 +48,14 @@ COUNTER_FIELDS: tuple[str, ...] = (
 )
 #: The fixed worker's sanity ceiling: a counter above it marks a corrupt/inflated file.
 SANITY_CEILING = 10_000_000
-_KNOWN_KEYS = frozenset(COUNTER_FIELDS) | {
+#: The keys of the stats object (``SyncStats.to_dict()``): one of them makes a JSON object
+#: a snapshot.
+STATS_KEYS = frozenset(COUNTER_FIELDS) | {
     "total_processing_time",
     "session_start",
     "errors_by_type",
 }
+_KNOWN_KEYS = STATS_KEYS
 _LOCK_TIMEOUT_S = 60.0
 
 
@@ -111,7 +115,7 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
 
     The one rule for a plausible stats file, used by
     :meth:`~syncstats.SyncStats.load_from_file`, :meth:`~syncstats.SyncStats.from_dict` and
-    :func:`~syncstats.io.capture.capture_snapshot`: counters
+    :func:`~syncstats.recording.capture.capture_snapshot`: counters
     and ``errors_by_type`` counts are non-negative integers (integral floats accepted) no
     larger than *ceiling*; ``total_processing_time`` is a non-negative finite number;
     ``session_start`` is epoch seconds within the readers' window,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import check_fraction
+from .._dispatch import check_backend
 from .._fsutil import atomic_write, check_writable
 from .._time import check_freq, to_timedelta, to_utc
 from ..exceptions import NoDataError, ParameterError, SyncstatsError
@@ -88,7 +89,7 @@ def render_report(
     kernel_name: str = "python3",
     progress: bool = True,
     timeout: int = 600,
-    engine: str = "pandas",
+    backend: str = "pandas",
     scheduler: str | None = None,
     quiet: bool = False,
 ) -> Path:
@@ -117,11 +118,11 @@ def render_report(
         Show papermill's progress bar on stderr.
     timeout : int, default 600
         Seconds a cell may run.
-    engine : {'pandas', 'dask'}
+    backend : {'pandas', 'dask'}
         ``'dask'``: the notebook analyses *path* (best a Parquet store) on a dask cluster
         and brings only the report window's rows into the kernel.
     scheduler : str, optional
-        With ``engine='dask'``: address of an existing scheduler (default: a
+        With ``backend='dask'``: address of an existing scheduler (default: a
         ``LocalCluster`` sized to the machine, started by the notebook).
     quiet : bool, default False
         No progress bar (as ``progress=False``). The kernel's own stderr (its start-up
@@ -146,14 +147,13 @@ def render_report(
     """
     import papermill as pm
 
+    from .._time import check_tz
     from ..io import load
-    from ..io.log import check_tz
-    from ..io.parquet import is_store
+    from ..store import is_store
 
     if fmt not in _FORMATS:
         raise ParameterError(f"format must be one of {sorted(_FORMATS)}, found {fmt!r}")
-    if engine not in ("pandas", "dask"):
-        raise ParameterError(f"engine: expected 'pandas' or 'dask', found {engine!r}")
+    check_backend(backend)
     to_timedelta(window, "window")
     check_freq(freq, "freq")
     slo = check_fraction(slo, "slo", allow_one=False)
@@ -165,8 +165,8 @@ def render_report(
     target = Path(out) if out is not None else Path("reports") / f"batch_summary{_FORMATS[fmt]}"
     check_writable(target)
     data_path = Path(path).resolve()
-    if engine == "dask" and is_store(data_path):  # lazy: lists the store's sources only
-        data = load(data_path, engine="dask")
+    if backend == "dask" and is_store(data_path):  # lazy: lists the store's sources only
+        data = load(data_path, backend="dask")
         empty = not data.sources
     else:
         data = load(data_path, tz=tz)
@@ -186,7 +186,7 @@ def render_report(
         "slo": float(slo),
         "now": now,
         "tz": tz,
-        "engine": engine,
+        "backend": backend,
         "scheduler": scheduler,
     }
     with tempfile.TemporaryDirectory(prefix="syncstats-report-") as tmp:

@@ -35,7 +35,8 @@ from samples import stats_invariants
 
 from syncstats import cli
 from syncstats.exceptions import StatsFileError
-from syncstats.io import capture_snapshot, load, read_dlq
+from syncstats.io import load, read_dlq
+from syncstats.recording import capture_snapshot
 from syncstats.recording.stats import COUNTER_FIELDS
 
 pytestmark = [

@@ -8,7 +8,7 @@ artefacts of docs/formats.md (hourly ``stats.json`` copies, a JSON Lines history
 with the worker's batch-summary lines, ``dlq.db``) and, on request, plants the defects seen
 in the wild. ``truth.json`` holds the ground truth of what was simulated.
 
-Run ``python -m syncstats.simulate --out DIR`` (see ``--help``).
+Run ``python -m syncstats.testing.simulate --out DIR`` (see ``--help``).
 
 Determinism
 -----------
@@ -61,9 +61,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .exceptions import CorruptStatsWarning, ParameterError
-from .recording import COUNTER_FIELDS as _COUNTERS
-from .recording import SANITY_CEILING, DeadLetterQueue, SyncStats
+from ..exceptions import CorruptStatsWarning, ParameterError
+from ..recording import COUNTER_FIELDS as _COUNTERS
+from ..recording import SANITY_CEILING, DeadLetterQueue, SyncStats
 
 __all__ = [
     "DEFECTS",
@@ -1632,9 +1632,10 @@ def run(args: argparse.Namespace, out: str, *, quiet: bool = False) -> dict[str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point (``python -m syncstats.simulate``; ``syncstats simulate``)."""
+    """Command-line entry point (``python -m syncstats.testing.simulate``, ``syncstats
+    simulate``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m syncstats.simulate",
+        prog="python -m syncstats.testing.simulate",
         description="Simulate sync workers deterministically and write their artefacts.",
     )
     parser.add_argument("--out", required=True, help="output directory")

@@ -15,21 +15,17 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .. import schemas
-from .._time import WINDOW, plausible
-from ..exceptions import DLQError, SQLiteStateError, UnsafePickleError
-from ..recording.safepickle import safe_loads
-from . import _fastdlq, sqlitestate
-from ._common import (
-    Issues,
-    clean_path,
-    clean_text,
-    expand_paths,
-    loads,
-    number_text,
-    read_bytes,
-)
-from .syncdata import SyncData
+from ... import schemas
+from ..._text import clean_path, clean_text, number_text
+from ..._time import WINDOW, plausible
+from ...exceptions import DLQError, SQLiteStateError, UnsafePickleError
+from ...recording.safepickle import safe_loads
+from .. import _sqlite as sqlitestate
+from .._files import expand_paths, read_bytes
+from .._issues import Issues
+from .._records import loads
+from ..syncdata import SyncData
+from . import _adbc as _fastdlq
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
 

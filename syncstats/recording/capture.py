@@ -14,8 +14,7 @@ from filelock import FileLock
 
 from .._time import WINDOW, plausible
 from ..exceptions import StatsFileError
-from ..recording.stats import validate_stats_dict
-from ._common import STATS_KEYS
+from .stats import STATS_KEYS, validate_stats_dict
 
 __all__ = ["capture_snapshot"]
 

@@ -14,26 +14,15 @@ import orjson
 import pandas as pd
 from tqdm import tqdm
 
-from .. import schemas
-from .._time import WINDOW, plausible
-from ..exceptions import SnapshotFormatError
-from ._common import (
-    STATS_KEYS,
-    ColumnBlock,
-    Issues,
-    RecordBuilder,
-    clean_path,
-    clean_text,
-    expand_paths,
-    iter_lines,
-    loads,
-    parse_time_value,
-    read_bytes,
-    scan_tree,
-    time_from_name,
-)
-from ._fast import chunks_of, copy_times, iter_history, read_chunks
-from .syncdata import SyncData
+from ... import schemas
+from ..._text import clean_path, clean_text
+from ..._time import WINDOW, parse_time_value, plausible, time_from_name
+from ...exceptions import SnapshotFormatError
+from .._files import expand_paths, iter_lines, read_bytes, scan_tree
+from .._issues import Issues
+from .._records import STATS_KEYS, ColumnBlock, RecordBuilder, loads
+from ..syncdata import SyncData
+from ._arrow import chunks_of, copy_times, iter_history, read_chunks
 
 __all__ = ["read_snapshots", "SNAPSHOT_PATTERNS", "is_history"]
 

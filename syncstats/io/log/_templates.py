@@ -58,10 +58,12 @@ import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
 from tqdm import tqdm
 
-from .. import schemas
-from .._time import EARLIEST, EPOCH_LIMIT, EPOCH_MIN, LATEST, plausible
-from ._common import Issues, RecordBuilder, clean_path, clean_text, loads
-from .log import (
+from ... import schemas
+from ..._text import clean_path, clean_text
+from ..._time import EARLIEST, EPOCH_LIMIT, EPOCH_MIN, LATEST, plausible
+from .._issues import Issues
+from .._records import RecordBuilder, loads
+from .reader import (
     _BLOB,
     _CONSOLE,
     _FILE_MSG,
@@ -854,7 +856,7 @@ def read_log_files_fast(
     Redo
         When the reference must read everything (see :class:`Redo`).
     """
-    from . import log
+    from . import reader as log
 
     builder = RecordBuilder(issues)
     times: list[Any] = []

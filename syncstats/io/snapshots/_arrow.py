@@ -7,7 +7,7 @@ so that the error rows come out in the JSON object's key order, as the per-line 
 lists them); no Python object is built per line, and a few threads parse consecutive
 chunks at once (pyarrow and numpy release the GIL). The rows of a chunk come grouped by
 source with their ``origin`` strings already built, so that the final frames are, for
-the usual history, a concatenation (see :func:`~syncstats.io._common.assemble_blocks`).
+the usual history, a concatenation (see :func:`~syncstats.io._records.assemble_blocks`).
 
 Anything this path cannot reproduce *exactly* as the per-line reader would (a torn or
 blank line, a BOM or CR, a backslash escape, an explicit null, a missing counter, a value
@@ -42,18 +42,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .. import schemas
-from .._time import plausible
-from ._common import (
-    _BASIC,
-    _EXTENDED,
-    ColumnBlock,
-    clean_text,
-    gather_order,
-    origin_strings,
-    parse_time_value,
-    to_utc,
-)
+from ... import schemas
+from ..._text import clean_text
+from ..._time import NAME_TIME_BASIC, NAME_TIME_EXTENDED, parse_time_value, plausible, utc_index
+from .._records import ColumnBlock, gather_order, origin_strings
 
 __all__ = [
     "CHUNK_BYTES", "chunks_of", "copy_times", "iter_history", "parse_chunk", "read_chunks",
@@ -200,7 +192,7 @@ def _iso_fixed(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _parse_iso(col: pa.Array) -> np.ndarray | None:
     """``snapshot_at`` strings to epoch microseconds (UTC), exactly as
-    :func:`~syncstats.io._common.parse_time_value` reads them; None if one is not a time."""
+    :func:`~syncstats._time.parse_time_value` reads them; None if one is not a time."""
     n = len(col)
     offsets = np.frombuffer(col.buffers()[1], dtype=np.int32, count=n + 1, offset=col.offset * 4)
     data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
@@ -224,7 +216,7 @@ def _parse_iso(col: pa.Array) -> np.ndarray | None:
         stamps = [parse_time_value(t) for t in texts]
         if any(s is None for s in stamps):
             return None
-        out[rest] = to_utc(stamps).asi8
+        out[rest] = utc_index(stamps).asi8
     return out
 
 
@@ -375,7 +367,7 @@ def parse_chunk(
     fallback : str
         Source of a line without a (non-empty string) ``"source"`` field.
     path : str
-        The file, as :func:`~syncstats.io._common.clean_path` spells it (``origin``).
+        The file, as :func:`~syncstats.io._files.clean_path` spells it (``origin``).
     first_line : int
         The file's line number of the chunk's first line.
 
@@ -616,7 +608,7 @@ def iter_history(
         The history in consecutive pieces of whole lines (:func:`chunks_of`,
         :func:`read_chunks`).
     path : str
-        The file as :func:`~syncstats.io._common.clean_path` spells it.
+        The file as :func:`~syncstats.io._files.clean_path` spells it.
     source, fallback : str
         As for :func:`parse_chunk`.
     workers : int, optional
@@ -669,13 +661,13 @@ def iter_history(
 
 
 def _name_time_text(name: str) -> str | None:
-    """The ISO text :func:`~syncstats.io._common.time_from_name` makes of the first
+    """The ISO text :func:`~syncstats._time.time_from_name` makes of the first
     time-like part of *name* (its first attempt; None when there is none)."""
     # the extended form has colons: without one, only the basic form can match
-    m = _EXTENDED.search(name) if ":" in name else None
+    m = NAME_TIME_EXTENDED.search(name) if ":" in name else None
     basic = m is None
     if basic:
-        m = _BASIC.search(name)
+        m = NAME_TIME_BASIC.search(name)
         if m is None:
             return None
     date, time_, frac, tz = m.group("date", "time", "frac", "tz")
@@ -693,10 +685,10 @@ def _shape_texts(mat: np.ndarray) -> np.ndarray | None:
     other byte it is, so they match every such name at the same places, which the first
     name shows. None when it holds no time."""
     first = mat[0].tobytes().decode("ascii")
-    m = _EXTENDED.search(first) if ":" in first else None
+    m = NAME_TIME_EXTENDED.search(first) if ":" in first else None
     basic = m is None
     if basic:
-        m = _BASIC.search(first)
+        m = NAME_TIME_BASIC.search(first)
         if m is None:
             return None
     # each byte of the text: a column of the name (int) or a literal (str)
@@ -723,7 +715,7 @@ def _shape_texts(mat: np.ndarray) -> np.ndarray | None:
 
 
 def copy_times(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Capture times in file names, as :func:`~syncstats.io._common.time_from_name`
+    """Capture times in file names, as :func:`~syncstats._time.time_from_name`
     reads them.
 
     Names of one shape (``stats-YYYYMMDDTHHMMSSZ.json``, whatever the digits) are read

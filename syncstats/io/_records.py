@@ -1,21 +1,13 @@
-"""Shared machinery of the readers: issue accounting, path expansion, record building."""
+"""Snapshot records, once: the row builder (the one-row form of the snapshot rules), the
+column blocks the fast engines fill (the column form), and their assembly into frames."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
-import fnmatch
-import glob as _glob
-import gzip
 import json
 import math
-import os
-import re
-import stat
 import sys
-import zlib
-from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,296 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schemas
-from .._time import EPOCH_LIMIT, ISO_DATETIME, WINDOW, parse_time_value, plausible  # noqa: F401
-from ..exceptions import InputError, ParameterError
-
-ON_ERROR = ("report", "raise")
-_EMPTY: dict[str, pd.DataFrame] = {}
-
-
-def empty_frame(schema: schemas.Schema) -> pd.DataFrame:
-    """``schemas.empty(schema)``, built once (conform is slow for what it does here)."""
-    if schema.name not in _EMPTY:
-        _EMPTY[schema.name] = schemas.empty(schema)
-    return _EMPTY[schema.name].copy()
-
-
-#: Issue kinds that mean a unit (file, line, row, value) was not loaded or was altered;
-#: with ``on_error="raise"`` they raise. Other kinds are caveats (a fallback was taken,
-#: a duplicate was dropped, a file was not used) and never raise.
-ERROR_KINDS = frozenset(
-    {
-        "unreadable",
-        "empty",
-        "bad_json",
-        "torn_line",
-        "unknown_form",
-        "journal_blob",
-        "not_object",
-        "not_snapshot",
-        "bad_value",
-        "bad_time",
-        "overflow",
-        "undecodable_job",
-        "bad_row",
-        "no_table",
-        "schema",
-    }
-)
-
-
-def check_on_error(on_error: str) -> None:
-    if on_error not in ON_ERROR:
-        raise ParameterError(f"on_error must be one of {ON_ERROR}, found {on_error!r}")
-
-
-class Issues:
-    """Collects issue rows; raises instead when ``on_error='raise'`` and the kind is an error."""
-
-    def __init__(self, on_error: str, error_class: type[InputError] = InputError):
-        check_on_error(on_error)
-        self.on_error = on_error
-        self.error_class = error_class
-        self.rows: list[tuple[Any, ...]] = []
-
-    def add(
-        self,
-        source: str | None,
-        path: str | os.PathLike[str],
-        line: int | None,
-        kind: str,
-        detail: str,
-    ) -> None:
-        path, detail = clean_path(path), clean_text(detail)
-        if self.on_error == "raise" and kind in ERROR_KINDS:
-            raise self.error_class(path, f"{kind}: {detail}", line)
-        source = clean_text(source) if isinstance(source, str) else source
-        self.rows.append((source, path, line, kind, detail))
-
-    def extend(self, other: Issues) -> None:
-        self.rows.extend(other.rows)
-
-    def frame(self) -> pd.DataFrame:
-        if not self.rows:
-            return empty_frame(schemas.ISSUES)
-        src, path, line, kind, detail = zip(*self.rows, strict=True)
-        frame = pd.DataFrame(
-            {
-                "source": pd.Series(src, dtype=object).fillna(""),
-                "path": list(path),
-                "line": pd.array(line, dtype="Int64"),
-                "kind": list(kind),
-                "detail": list(detail),
-            }
-        )
-        return schemas.conform(frame, schemas.ISSUES, sort=False)
-
-
-def expand_paths(
-    path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-    *,
-    patterns: tuple[str, ...],
-    what: str,
-    problems: list[tuple[str, str, str]] | None = None,
-) -> list[Path]:
-    """Resolve a file, a directory (searched recursively for *patterns*), a glob, or a list.
-
-    With *problems*, what a directory search could not read is appended to it (see
-    :func:`scan_tree`).
-
-    Raises
-    ------
-    InputError
-        When the path does not exist or matches nothing.
-    """
-    if not isinstance(path, str | os.PathLike):
-        out: list[Path] = []
-        for p in path:
-            out.extend(expand_paths(p, patterns=patterns, what=what, problems=problems))
-        return out
-    text = os.fspath(path)
-    p = Path(text)
-    if p.is_dir():
-        names = scan_tree(p, patterns, problems)
-        if names is not None:
-            return [Path(n) for n in names]
-        found = sorted(
-            {f for pat in patterns for f in p.rglob(pat) if f.is_file()}, key=lambda f: str(f)
-        )
-        return found
-    if p.is_file():
-        return [p]
-    if _glob.has_magic(text):
-        matches = sorted(Path(m) for m in _glob.glob(text, recursive=True))
-        files = [m for m in matches if m.is_file()]
-        if not files:
-            raise InputError(text, f"the pattern matches no {what} file")
-        return files
-    raise InputError(text, f"no such file or directory (expected a {what} file or directory)")
-
-
-#: errno values pathlib treats as "no such file" (``Path.is_file`` is then False)
-_IGNORED_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
-
-
-def special_kind(mode: int) -> str | None:
-    """What a non-regular, non-directory file is, for an issue (such files are never
-    opened: a FIFO would block a reader forever); None for a file or a folder."""
-    for test, what in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return what
-    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
-
-
-def examine(path: str | os.PathLike[str], *, follow: bool = False
-            ) -> tuple[str | None, str | None, str | None]:
-    """``(what, kind, detail)`` of a directory entry, without opening it: *what* is
-    ``'dir'`` (a folder to enter), ``'file'`` (a regular file or a link to one) or None;
-    *kind*/*detail* say why an entry is not read (an issue's), both None for a file, a
-    folder, or an entry gone since it was listed (a writer's journal). Links to folders
-    are entered only with *follow*."""
-    try:
-        is_link = os.path.islink(path)
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        if exc.errno == errno.ENOENT and not os.path.lexists(path):
-            return None, None, None
-        if exc.errno in (errno.ENOENT, errno.ELOOP):
-            return None, "unreadable", "broken link: its target does not exist"
-        return None, "unreadable", f"cannot be examined: {exc.strerror or exc}"
-    if stat.S_ISDIR(mode):
-        if is_link and not follow:  # a link to / must not walk the machine
-            return None, "ignored", "link to a folder, not followed: pass its target"
-        return "dir", None, None
-    what = special_kind(mode)
-    if what is not None:
-        return None, "unreadable", f"{'a link to ' if is_link else ''}{what}: not opened"
-    return "file", None, None
-
-
-def scan_tree(
-    root: Path,
-    patterns: tuple[str, ...],
-    problems: list[tuple[str, str, str]] | None = None,
-) -> list[str] | None:
-    """The files under directory *root* whose names match one of *patterns*, as sorted
-    path strings: what ``sorted({f for pat in patterns for f in root.rglob(pat) if
-    f.is_file()}, key=str)`` gives (as Python 3.11's pathlib walks: symlinked directories
-    not entered), in one ``os.scandir`` walk and without a ``stat`` per file (``*suffix``
-    patterns by a string test, others by :func:`fnmatch.fnmatchcase`). None off POSIX
-    (pathlib matches case-insensitively there).
-
-    Nothing is skipped silently: with *problems*, every folder that cannot be listed and
-    every matching name that is not a regular file (a FIFO, socket or device, a link to
-    one, a broken link, a link to a folder) is appended as ``(path, kind, detail)``.
-    """
-    if os.name != "posix":
-        return None
-    simple = [p for p in patterns if p.startswith("*") and not _glob.has_magic(p[1:])]
-    suffixes = tuple(p[1:] for p in simple)
-    others = [p for p in patterns if p not in simple]  # e.g. "*.log.[0-9]*": fnmatch
-    found: list[str] = []
-    pending = [str(root)]
-    while pending:
-        parent = pending.pop()
-        try:
-            with os.scandir(parent) as it:
-                entries = list(it)
-        except OSError as exc:
-            if problems is not None and not (exc.errno == errno.ENOENT and parent != str(root)):
-                problems.append((parent, "unreadable",
-                                 f"folder cannot be listed: {exc.strerror or exc}"))
-            continue
-        # a child's path as pathlib spells it ("." is dropped, "/" gets no extra slash)
-        prefix = "" if parent == "." else parent if parent.endswith("/") else parent + "/"
-        for entry in entries:
-            name = entry.name
-            matches = name.endswith(suffixes) or any(
-                fnmatch.fnmatchcase(name, p) for p in others)
-            if matches:
-                try:
-                    is_file = entry.is_file()
-                except OSError as exc:
-                    if exc.errno not in _IGNORED_ERRNOS:
-                        raise
-                    is_file = False
-                if is_file:  # a file (or a link to one) is not a directory to enter
-                    found.append(prefix + name)
-                    continue
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno not in _IGNORED_ERRNOS:
-                    raise
-                is_dir = False
-            if is_dir:
-                pending.append(prefix + name)
-            elif matches and problems is not None:
-                _, kind, detail = examine(prefix + name)
-                if kind is not None:
-                    problems.append((prefix + name, kind, detail))
-    found.sort()
-    return found
-
-
-def read_bytes(path: Path) -> bytes:
-    """Whole file, transparently gunzipped for ``*.gz``.
-
-    Raises
-    ------
-    OSError
-        Also for a truncated or corrupt gzip stream (``EOFError``, ``zlib.error``).
-    """
-    if path.suffix == ".gz":
-        try:
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        except (EOFError, zlib.error) as exc:
-            raise OSError(f"corrupt or truncated gzip data: {exc}") from None
-    return path.read_bytes()
-
-
-def clean_text(text: str) -> str:
-    r"""*text* made encodable as UTF-8, as the frames' string columns need.
-
-    A file name that is not UTF-8 (decoded by Python with ``surrogateescape``) shows its
-    bytes as ``\xff``; other lone surrogates (a JSON ``"\ud800"`` escape) show as
-    ``\ud800``, instead of failing later in pandas/pyarrow.
-
-    Examples
-    --------
-    >>> clean_text("PlexNotFound"), clean_text("w" + chr(0xDCFF)), clean_text(chr(0xD800))
-    ('PlexNotFound', 'w\\xff', '\\ud800')
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:
-            return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def clean_path(path: str | os.PathLike[str]) -> str:
-    """A path as text for the frames (see :func:`clean_text`)."""
-    return clean_text(os.fspath(path))
-
-
-def number_text(value: int | float) -> str:
-    """A number in short scientific form, also an integer too large for a float.
-
-    Examples
-    --------
-    >>> number_text(10**40), number_text(-(10**400))
-    ('1.000e+40', '-1e+400 (about)')
-    """
-    try:
-        return f"{value:.3e}"
-    except OverflowError:
-        sign = "-" if value < 0 else ""
-        return f"{sign}1e+{int(math.log10(abs(value)))} (about)"
+from .._text import clean_path, clean_text, number_text
+from .._time import WINDOW, epoch_to_utc, plausible, utc_index
+from ..recording.stats import STATS_KEYS  # noqa: E402  (re-exported for the readers)
+from ._issues import Issues, empty_frame
 
 
 def loads(raw: bytes | str) -> Any:
@@ -330,13 +36,6 @@ def loads(raw: bytes | str) -> Any:
         return json.loads(raw)
 
 
-# --------------------------------------------------------------------------------------
-# Snapshot records
-# --------------------------------------------------------------------------------------
-
-STATS_KEYS = frozenset(
-    (*schemas.COUNTERS, "total_processing_time", "session_start", "errors_by_type")
-)
 _INT64_MAX = schemas.int64_max()
 _NAT = np.iinfo(np.int64).min
 
@@ -654,7 +353,7 @@ class RecordBuilder:
         self.chunks.append(ColumnBlock(
             source_codes=np.asarray(src[0], dtype=np.int32),
             source_names=[str(s) for s in src[1]],
-            snapshot_at=to_utc(c["snapshot_at"]).asi8,
+            snapshot_at=utc_index(c["snapshot_at"]).asi8,
             session_start=np.asarray(c["session_start"], dtype="float64"),
             counters={k: np.asarray(c[k], dtype="int64") for k in schemas.COUNTERS},
             total_processing_time=np.asarray(c["total_processing_time"], dtype="float64"),
@@ -1132,73 +831,3 @@ def gather_order(
     order[0] = src_first[0]
     order[starts[1:]] = src_first[1:] - (src_first[:-1] + lens[has][:-1] - 1)
     return np.cumsum(order, out=order)
-
-
-def epoch_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
-    """Epoch seconds (float, NaN for unknown) to UTC timestamps (microseconds)."""
-    micros = np.round(seconds * 1e6)
-    out = pd.to_datetime(micros, unit="us", utc=True, errors="coerce")
-    return pd.DatetimeIndex(out).as_unit(schemas.TIME_UNIT)
-
-
-def to_utc(values: list[Any]) -> pd.DatetimeIndex:
-    """Snapshot times already parsed to ``pd.Timestamp`` (aware, UTC) or NaT into an index."""
-    index = pd.DatetimeIndex(values)
-    # All NaT (e.g. only raw stderr log lines): the index has no zone to convert from.
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return index.as_unit(schemas.TIME_UNIT)
-
-
-_BASIC = re.compile(
-    r"(?P<date>\d{8})T(?P<time>\d{6})(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d{2}:?\d{2})?(?![\d])"
-)
-_EXTENDED = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})T(?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?(?![\d])"
-)
-
-
-def time_from_name(name: str) -> tuple[pd.Timestamp | None, bool]:
-    """Capture time embedded in a file name (ISO-8601 basic or extended, ``Z`` or offset).
-
-    Returns ``(timestamp in UTC, had_zone)``, or ``(None, False)`` when the name holds none.
-
-    Examples
-    --------
-    >>> time_from_name("stats-20261001T130000Z.json")
-    (Timestamp('2026-10-01 13:00:00+0000', tz='UTC'), True)
-    >>> time_from_name("stats-2026-10-01T15:00:00+02:00.json")[0]
-    Timestamp('2026-10-01 13:00:00+0000', tz='UTC')
-    """
-    for rx in (_EXTENDED, _BASIC):
-        m = rx.search(name)
-        if not m:
-            continue
-        date, time_, frac, tz = m.group("date", "time", "frac", "tz")
-        if rx is _BASIC:
-            date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-            time_ = f"{time_[:2]}:{time_[2:4]}:{time_[4:]}"
-        if tz and tz != "Z" and ":" not in tz:
-            tz = f"{tz[:3]}:{tz[3:]}"
-        try:
-            ts = pd.Timestamp(f"{date}T{time_}{frac or ''}{tz or ''}")
-        except ValueError:
-            continue
-        if ts.tzinfo is None:
-            return ts.tz_localize("UTC"), False
-        return ts.tz_convert("UTC"), True
-    return None, False
-
-
-def iter_lines(data: bytes, *, start: int = 1, bom: bool = True) -> Iterator[tuple[int, bytes]]:
-    """Numbered non-blank lines of *data*, without BOM or CR.
-
-    *start* is the number of *data*'s first line (a chunk of a file); a BOM is stripped
-    only with *bom* (at the start of a file).
-    """
-    if bom and data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for lineno, raw in enumerate(data.split(b"\n"), start):
-        raw = raw.rstrip(b"\r")
-        if raw.strip():
-            yield lineno, raw

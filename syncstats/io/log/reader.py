@@ -10,17 +10,18 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .. import schemas
-from .._time import EARLIEST, LATEST, WINDOW, plausible
-from ..exceptions import LogFormatError, ParameterError
-from ._common import Issues, RecordBuilder, expand_paths, loads
-from .syncdata import SyncData
+from ... import schemas
+from ..._time import EARLIEST, LATEST, WINDOW, check_tz, plausible
+from ...exceptions import LogFormatError
+from .._files import expand_paths
+from .._issues import Issues
+from .._records import RecordBuilder, loads
+from ..syncdata import SyncData
 
 __all__ = ["read_log", "LOG_PATTERNS", "parse_log_line", "go_unquote"]
 
@@ -247,15 +248,6 @@ def _stats_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:
             yield lineno, None, size
 
 
-def check_tz(tz: str) -> str:
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ParameterError(f"tz must be an IANA time zone name like 'UTC' or "
-                             f"'Europe/Berlin', found {tz!r}") from None
-    return tz
-
-
 def read_log(
     path: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
@@ -354,7 +346,7 @@ def read_log_files(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read ``Stats:`` lines of *files* into (snapshots, errors); issues into *issues*."""
     if FAST_PATH:
-        from ._fastlog import Redo, read_log_files_fast
+        from ._templates import Redo, read_log_files_fast
 
         start = len(issues.rows)
         try:
@@ -623,7 +615,7 @@ def _resolve_times(
             aware = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
         except (TypeError, ValueError, OverflowError, NotImplementedError):
             if fast:  # every naive time of the batch is lost, the fast path's too
-                from ._fastlog import Redo
+                from ._templates import Redo
 
                 raise Redo from None
             aware = pd.Series(pd.NaT, index=local.index, dtype=schemas.UTC_DTYPE)

@@ -35,9 +35,9 @@ from filelock import FileLock
 from .. import schemas
 from .._fsutil import atomic_write
 from ..exceptions import InputError, ParameterError
-from .syncdata import SyncData
 
-__all__ = ["write_parquet", "read_parquet", "is_store", "TABLES", "store_files"]
+__all__ = ["write_parquet", "read_tables", "is_store", "check_store", "TABLES", "store_files",
+           "load_files", "MARKER"]
 
 #: Frame name -> (schema, time column that picks the month partition or None).
 TABLES: dict[str, tuple[schemas.Schema, str | None]] = {
@@ -52,7 +52,7 @@ _DLQ_KEY = ["id", "job_id", "scene_id", "error_type", "error_message", "stack_tr
             "retry_count", "failed_at"]
 _NO_MONTH = "unknown"
 #: Written at the root of every store (so an empty export is still a store).
-_MARKER = ".syncstats-store"
+MARKER = ".syncstats-store"
 
 
 def _month(times: pd.Series) -> pd.Series:
@@ -107,13 +107,13 @@ def _write_part(directory: Path, frame: pd.DataFrame, schema: schemas.Schema) ->
     return path
 
 
-def write_parquet(data: SyncData, path: str | os.PathLike[str]) -> dict[str, int]:
+def write_parquet(data: Any, path: str | os.PathLike[str]) -> dict[str, int]:
     """Append *data* to the Parquet store at *path* (created if missing).
 
     Parameters
     ----------
     data : SyncData
-        What a reader returned.
+        What a reader returned (any object with the four frames as attributes).
     path : str or path
         The store's root directory.
 
@@ -148,8 +148,8 @@ def write_parquet(data: SyncData, path: str | os.PathLike[str]) -> dict[str, int
     root.mkdir(parents=True, exist_ok=True)
     written = dict.fromkeys(TABLES, 0)
     with FileLock(str(root / ".lock"), timeout=600):
-        if not (root / _MARKER).is_file():
-            atomic_write(root / _MARKER, b'{"format": "syncstats-parquet", "version": 1}\n')
+        if not (root / MARKER).is_file():
+            atomic_write(root / MARKER, b'{"format": "syncstats-parquet", "version": 1}\n')
         new_snapshot_keys: pd.DataFrame | None = None
         for name, (schema, time_col) in TABLES.items():
             frame = schemas.validate(getattr(data, name), schema)
@@ -211,13 +211,13 @@ def store_files(
     return out
 
 
-def _check_store(root: Path) -> None:
+def check_store(root: Path) -> None:
     if not root.is_dir():
         raise InputError(root, "Parquet store: no such directory")
-    if not (root / _MARKER).is_file() and not any((root / t).is_dir() for t in TABLES):
+    if not (root / MARKER).is_file() and not any((root / t).is_dir() for t in TABLES):
         raise InputError(
             root, "expected a Parquet store made by `syncstats export --parquet` (with "
-            f"{_MARKER}, snapshots/, errors/, dlq/, issues/), found none of them"
+            f"{MARKER}, snapshots/, errors/, dlq/, issues/), found none of them"
         )
 
 
@@ -247,60 +247,23 @@ def load_files(files_by_source: dict[str, list[Path]], table: str,
     return out
 
 
-def read_parquet(
+def read_tables(
     path: str | os.PathLike[str],
     *,
     sources: str | Iterable[str] | None = None,
     frames: Iterable[str] | None = None,
-    engine: str = "pandas",
-    partition_bytes: int | None = None,
-) -> SyncData:
-    """Read a Parquet store written by :meth:`SyncData.to_parquet`.
-
-    Parameters
-    ----------
-    path : str or path
-        The store's root directory.
-    sources : str or list of str, optional
-        Only these sources (only their partitions are read).
-    frames : list of str, optional
-        Only these frames (``'snapshots'``, ``'errors'``, ``'dlq'``, ``'issues'``); the
-        others are returned empty. Default: all (with ``engine='pandas'``).
-    engine : {'pandas', 'dask'}
-        ``'pandas'``: everything in memory. ``'dask'``: ``snapshots`` and ``errors`` as
-        lazy dask DataFrames partitioned by source (see :mod:`syncstats.fleet`), for
-        histories larger than memory; ``dlq`` and ``issues`` stay pandas.
-    partition_bytes : int, optional
-        With ``engine='dask'``: Parquet bytes per partition (default 64 MiB).
-
-    Returns
-    -------
-    SyncData
-        The same frames, columns and dtypes as the reader that produced them. Issues
-        come grouped by source (a reader lists them in reading order).
+) -> dict[str, pd.DataFrame]:
+    """The store's frames in memory (see :func:`syncstats.read_parquet`).
 
     Raises
     ------
     InputError
         When *path* is not a store.
-
-    Examples
-    --------
-    >>> import tempfile, syncstats
-    >>> store = tempfile.mkdtemp()
-    >>> _ = syncstats.SyncData().to_parquet(store)
-    >>> syncstats.read_parquet(store).snapshots.shape
-    (0, 12)
+    ParameterError
+        When *frames* names a frame the store does not have.
     """
-    if engine not in ("pandas", "dask"):
-        raise ParameterError(f"engine: expected 'pandas' or 'dask', found {engine!r}")
-    if engine == "dask":
-        from ..fleet import PARTITION_BYTES, read_parquet_dask
-
-        return read_parquet_dask(path, sources=sources,
-                                 partition_bytes=partition_bytes or PARTITION_BYTES)
     root = Path(path)
-    _check_store(root)
+    check_store(root)
     if isinstance(sources, str):
         sources = [sources]
     wanted = set(TABLES) if frames is None else set(frames)
@@ -308,11 +271,10 @@ def read_parquet(
     if unknown:
         raise ParameterError(f"frames: expected names among {list(TABLES)}, found "
                              f"{sorted(unknown)}")
-    out = {name: load_files(store_files(root, name, sources), name) for name in TABLES
-           if name in wanted}
-    return SyncData(**out, layout="store")
+    return {name: load_files(store_files(root, name, sources), name) for name in TABLES
+            if name in wanted}
 
 
 def is_store(path: str | os.PathLike[str]) -> bool:
     """True when *path* is a directory written by :func:`write_parquet`."""
-    return (Path(path) / _MARKER).is_file()
+    return (Path(path) / MARKER).is_file()

@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._time import plausible
+from ..._time import plausible
 
 __all__ = ["read_dead_letters", "MIN_FILE_BYTES"]
 
