@@ -347,3 +347,44 @@ def test_checker_catches_a_reach(tmp_path: Path, source: str, expected: list[str
     if "_files" in source and "syncstats.io._files" not in MODULES:
         pytest.skip("syncstats.io._files does not exist")
     assert found and all(any(e in f for e in expected) for f in found)
+
+
+#: The layers, lowest first: a module imports only from its own layer or lower ones
+#: (ARCHITECTURE.md). Data flows one way: files -> io -> DataFrames -> analysis ->
+#: plotting/report, and the CLI only parses and prints.
+LAYERS = [
+    ("base", ["syncstats.exceptions", "syncstats._time", "syncstats._text",
+              "syncstats._checks", "syncstats._fsutil", "syncstats._dispatch"]),
+    ("recording", ["syncstats.recording"]),
+    ("schemas", ["syncstats.schemas"]),
+    ("store", ["syncstats.store"]),
+    ("io", ["syncstats.io"]),
+    ("analysis", ["syncstats.analysis"]),
+    ("plotting", ["syncstats.plotting"]),
+    ("report", ["syncstats.report"]),
+    ("top", ["syncstats.fleet", "syncstats.testing", "syncstats.cli", "syncstats.__main__",
+             "syncstats"]),
+]
+
+
+def _layer(name: str) -> int:
+    best, rank = -1, None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (name == p or name.startswith(p + ".")) and len(p) > best:
+                best, rank = len(p), i
+    assert rank is not None, f"{name} is in no layer of LAYERS"
+    return rank
+
+
+def test_imports_only_go_down_the_layers() -> None:
+    bad = []
+    for module, edges in _edges().items():
+        for dest, line, where in edges:
+            if dest == PACKAGE:
+                continue  # the package's own __init__ (a facade)
+            if _layer(dest) > _layer(module):
+                bad.append(f"{MODULES[module].path.relative_to(ROOT.parent)}:{line} "
+                           f"({LAYERS[_layer(module)][0]}) imports {dest} "
+                           f"({LAYERS[_layer(dest)][0]})")
+    assert not bad, "imports up the layers:\n" + "\n".join(sorted(bad))
