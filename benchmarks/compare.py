@@ -53,7 +53,8 @@ def main() -> int:
                     return 1
                 runs[side].append(r)
                 print(f"  {wl:12s} {side:6s} {r['seconds']:7.2f} s  cpu {r['cpu_seconds']:7.2f} s"
-                      f"  peak {r['peak_rss_mb']:7.0f} MB  sources {r.get('syncstats_fingerprint')}",
+                      f"  peak {r['peak_rss_mb']:7.0f} MB"
+                      f"  sources {r.get('syncstats_fingerprint')}",
                       file=sys.stderr)
         med = {side: {k: statistics.median(x[k] for x in rs)
                       for k in ("seconds", "cpu_seconds", "peak_rss_mb")}

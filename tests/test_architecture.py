@@ -380,7 +380,7 @@ def _layer(name: str) -> int:
 def test_imports_only_go_down_the_layers() -> None:
     bad = []
     for module, edges in _edges().items():
-        for dest, line, where in edges:
+        for dest, line, _ in edges:
             if dest == PACKAGE:
                 continue  # the package's own __init__ (a facade)
             if _layer(dest) > _layer(module):
