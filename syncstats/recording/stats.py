@@ -115,7 +115,7 @@ def validate_stats_dict(data: Any, *, ceiling: int = SANITY_CEILING) -> dict[str
 
     The one rule for a plausible stats file, used by
     :meth:`~syncstats.SyncStats.load_from_file`, :meth:`~syncstats.SyncStats.from_dict` and
-    :func:`~syncstats.recording.capture.capture_snapshot`: counters
+    :func:`~syncstats.capture_snapshot`: counters
     and ``errors_by_type`` counts are non-negative integers (integral floats accepted) no
     larger than *ceiling*; ``total_processing_time`` is a non-negative finite number;
     ``session_start`` is epoch seconds within the readers' window,

@@ -1,6 +1,6 @@
 """The Parquet history store: frames persisted as hive-partitioned Parquet, append-only.
 
-It stores and reads frames and knows nothing of the worker's files: :mod:`syncstats.io`
+It stores and reads frames and knows nothing of the worker's files: ``syncstats.io``
 builds :class:`~syncstats.SyncData` from it (:func:`syncstats.read_parquet`) and writes to
 it (:meth:`syncstats.SyncData.to_parquet`).
 """

@@ -129,7 +129,7 @@ def write_parquet(data: Any, path: str | os.PathLike[str]) -> dict[str, int]:
     time, session start and counters (its origin may differ: the same capture read from
     a copy and from a history). Error rows are written with their new snapshot. A DLQ
     entry is stored again when any of its fields changed (e.g. ``retry_count``);
-    :func:`read_parquet` returns the latest version of each ``(source, id, failed_at)``.
+    :func:`syncstats.read_parquet` returns the latest version of each ``(source, id, failed_at)``.
     Concurrent exports to one store are serialised by a lock file ``STORE/.lock``.
 
     Examples

@@ -1434,7 +1434,7 @@ def simulate(
     sources : sequence of str, default ('worker-a', 'worker-b')
         Worker names (directory names). Even positions use style A, odd positions style B.
     defects : 'default', 'none', None, iterable of str or mapping, default 'default'
-        Defects to plant (see :data:`DEFECTS`): ``'default'`` (:data:`DEFAULT_DEFECTS` by
+        Defects to plant (see ``DEFECTS``): ``'default'`` (``DEFAULT_DEFECTS`` by
         source position), ``'none'``/None, a set of names for every source, or a mapping
         from source name to names.
     copy_retention_days : float or None, default 7.0
