@@ -40,7 +40,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from ._checks import require
 from ._text import MAX_LABEL, shorten
-from ._time import check_freq, to_utc
+from ._time import check_freq, format_duration, to_utc
 from .analysis.counters import error_increments, increments
 from .analysis.errors import error_breakdown, error_trend
 from .analysis.rates import trend as _trend
@@ -154,11 +154,7 @@ def _no_data(ax: Axes, title: str, xlabel: str = "", ylabel: str = "") -> Axes:
 def _fmt_span(td: pd.Timedelta | None) -> str:
     if td is None or pd.isna(td) or td <= pd.Timedelta(0):
         return "bucket"
-    secs = int(td.total_seconds())
-    for unit, size in (("D", 86400), ("h", 3600), ("min", 60)):
-        if secs % size == 0:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
+    return format_duration(td)
 
 
 def _bucket_span(trend: pd.DataFrame) -> pd.Timedelta | None:

@@ -9,6 +9,7 @@ half-written report in place.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Sequence
@@ -190,6 +191,11 @@ def render_report(
         "scheduler": scheduler,
     }
     with tempfile.TemporaryDirectory(prefix="syncstats-report-") as tmp:
+        if backend == "pandas":  # the kernel takes the data loaded here instead of reloading
+            # (pickle: exact frames, dtypes and layout; a private folder only we write to)
+            params["data_file"] = str(Path(tmp) / "data.pickle")
+            with open(params["data_file"], "wb") as f:
+                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
         executed = Path(tmp) / "executed.ipynb"
         kernel_log = Path(tmp) / "kernel.log"
         try:
