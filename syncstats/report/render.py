@@ -97,7 +97,9 @@ def render_report(
     """Render the batch-summary report of a data directory or Parquet store.
 
     Every parameter, the sources named and that *out* can be written are checked before
-    the kernel starts.
+    the kernel starts. With the pandas backend the data is loaded once, here, and the
+    kernel is handed the loaded frames (the notebook's ``data_file`` parameter) instead of
+    reading *path* again.
 
     Parameters
     ----------
