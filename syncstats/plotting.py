@@ -40,11 +40,11 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from ._checks import require
 from ._text import MAX_LABEL, shorten
-from ._time import check_freq, to_utc
+from ._time import check_freq, format_duration, to_utc
 from .analysis.counters import error_increments, increments
 from .analysis.errors import error_breakdown, error_trend
 from .analysis.rates import trend as _trend
-from .analysis.summary import batch_summary
+from .analysis.summary import Summary, batch_summary
 from .exceptions import ParameterError
 from .io.syncdata import SyncData
 
@@ -154,11 +154,7 @@ def _no_data(ax: Axes, title: str, xlabel: str = "", ylabel: str = "") -> Axes:
 def _fmt_span(td: pd.Timedelta | None) -> str:
     if td is None or pd.isna(td) or td <= pd.Timedelta(0):
         return "bucket"
-    secs = int(td.total_seconds())
-    for unit, size in (("D", 86400), ("h", 3600), ("min", 60)):
-        if secs % size == 0:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
+    return format_duration(td)
 
 
 def _bucket_span(trend: pd.DataFrame) -> pd.Timedelta | None:
@@ -815,6 +811,7 @@ def plot_dashboard(
     now: Any = None,
     freq: str = "1h",
     slo: float | None = None,
+    summary: Summary | None = None,
 ) -> Figure:
     """One figure: the batch summary headline over six panels.
 
@@ -840,6 +837,10 @@ def plot_dashboard(
         Bucket size of the time series.
     slo : float, optional
         Success-rate target drawn on the success-rate panel.
+    summary : Summary, optional
+        ``batch_summary(data, ...)`` already computed: drawn as it is (its window and
+        end; *window* and *now* must then be None), and its increments are not computed
+        again.
 
     Returns
     -------
@@ -860,10 +861,15 @@ def plot_dashboard(
     >>> plot_dashboard(load("data"), window="7d", slo=0.9).savefig("dash.png")  # doctest: +SKIP
     """
     offset = check_freq(freq)
-    summary = batch_summary(data, window=window, now=now)
+    if summary is None:
+        summary = batch_summary(data, window=window, now=now)
+    elif window is not None or now is not None:
+        raise ParameterError("window and now: pass them to batch_summary, not with summary=")
     start, end = summary.start, summary.end
-    inc = increments(data.snapshots)
-    err = error_increments(data.errors, data.snapshots)
+    # batch_summary's own increments (a Summary built by hand may lack them)
+    inc = summary.increments if summary.increments is not None else increments(data.snapshots)
+    err = (summary.error_increments if summary.error_increments is not None
+           else error_increments(data.errors, data.snapshots))
     dlq = data.dlq
     if end is not None:
         inc = inc[inc["end"] <= end]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -255,3 +256,12 @@ def test_does_not_modify_its_input():
     batch_summary(data)
     for k, frame in before.items():
         pd.testing.assert_frame_equal(getattr(data, k), frame)
+
+
+def test_summary_keeps_the_results_it_was_derived_from():
+    data = syncstats.load(Path(__file__).resolve().parents[1] / "data")
+    s = batch_summary(data, window="7d")
+    pd.testing.assert_frame_equal(s.increments, syncstats.increments(data.snapshots))
+    pd.testing.assert_frame_equal(s.error_increments,
+                                  syncstats.error_increments(data.errors, data.snapshots))
+    pd.testing.assert_frame_equal(s.audit, syncstats.audit(data.snapshots, data.errors))

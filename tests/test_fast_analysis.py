@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 import syncstats
 from syncstats import schemas
+from syncstats._time import check_freq, to_utc
 from syncstats.analysis import counters, rates
-from syncstats.analysis._util import check_freq, to_utc, utc_series
+from syncstats.analysis._util import utc_series
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CEILING = 10_000_000

@@ -20,6 +20,7 @@ from pandas.testing import assert_frame_equal
 
 from syncstats import (
     SyncData,
+    batch_summary,
     error_breakdown,
     error_increments,
     error_trend,
@@ -493,6 +494,19 @@ def test_dashboard_window():
     assert len(tp.containers[0]) == 3  # buckets 04:00, 05:00, 06:00
     heat = np.asarray(fig.axes[4].collections[0].get_array())
     assert heat.sum() == 2  # the 03:20 and 05:59 entries are in (03:00, 06:00]
+
+
+def test_dashboard_draws_a_precomputed_summary_as_its_own():
+    data = _syncdata()
+    summary = batch_summary(data, window="3h", now="2026-10-01 06:00")
+    ours = plot_dashboard(data, summary=summary)
+    theirs = plot_dashboard(data, window="3h", now="2026-10-01 06:00")
+    assert ours.get_suptitle() == theirs.get_suptitle()
+    for a, b in zip(ours.axes, theirs.axes, strict=True):
+        assert a.get_title() == b.get_title()
+        assert [p.get_height() for p in a.patches] == [p.get_height() for p in b.patches]
+    with pytest.raises(ParameterError, match="window and now"):
+        plot_dashboard(data, window="3h", summary=summary)
 
 
 def test_dashboard_of_empty_data():

@@ -1,6 +1,6 @@
 """Analysis: pure functions of DataFrames (no I/O, no pyplot), returning new tidy frames."""
 
-from ._util import format_duration
+from .._time import format_duration
 from .counters import audit, error_increments, increments
 from .errors import error_breakdown, error_signatures, error_trend, signature
 from .rates import SRE_WINDOWS, burn_rate, success_rate, trend

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schemas
-from .._time import check_freq, check_tz, format_duration, to_timedelta, to_utc  # noqa: F401
+from .._time import check_freq, check_tz, to_timedelta, to_utc  # noqa: F401 (for rates.py)
 from ..exceptions import ParameterError
 
 TimeLike = str | pd.Timestamp | np.datetime64 | Any

@@ -10,16 +10,10 @@ import pandas as pd
 
 from .. import schemas
 from .._checks import require
+from .._dispatch import is_dask
+from .._time import check_freq, check_tz, to_timedelta, to_utc
 from ..exceptions import ParameterError, SchemaError
-from ._util import (
-    RIGHT_CLOSED,
-    check_freq,
-    check_tz,
-    floor_local,
-    local_buckets,
-    to_timedelta,
-    to_utc,
-)
+from ._util import RIGHT_CLOSED, floor_local, local_buckets
 from .rates import MAX_FILL_BUCKETS, _fill_start
 
 __all__ = ["error_breakdown", "error_trend", "error_signatures", "signature", "MISSING_TYPE"]
@@ -74,12 +68,6 @@ def _signatures(messages: pd.Series) -> pd.Series:
         mapped = mapped.str.replace(pattern, repl, regex=True)
     lookup = dict(zip(uniq, mapped.str.strip(), strict=True))
     return messages.map(lookup).fillna("(no message)")
-
-
-def _is_dask(frame: Any) -> bool:
-    from .._dispatch import is_dask
-
-    return is_dask(frame)
 
 
 def _is_dlq(frame: pd.DataFrame) -> bool:
@@ -145,7 +133,7 @@ def error_breakdown(frame: pd.DataFrame, *, window: Any = None) -> pd.DataFrame:
     0    PlexNotFound      2  0.666667          0.666667     1
     1  PermanentError      1  0.333333          1.000000     2
     """
-    if _is_dask(frame):
+    if is_dask(frame):
         from .._dispatch import reduce_sources
 
         latest = None
@@ -256,7 +244,7 @@ def error_trend(
     kwargs = {"by": by, "now": now, "tz": tz}
     if top is not None and top < 1:
         raise ParameterError(f"top must be a positive integer, found {top!r}")
-    if _is_dask(frame):
+    if is_dask(frame):
         from .._dispatch import reduce_sources
 
         def finish(parts: pd.DataFrame) -> pd.DataFrame:

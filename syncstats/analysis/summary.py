@@ -15,8 +15,9 @@ import pandas as pd
 
 from .._dispatch import compute, is_dask, window_rows
 from .._text import escape_terminal, shorten
+from .._time import format_duration, to_timedelta, to_utc
 from ..io.syncdata import SyncData, describe_layout
-from ._util import format_duration, to_timedelta, to_utc, wilson
+from ._util import wilson
 from .counters import audit, error_increments, increments
 from .errors import error_breakdown, error_signatures
 from .rates import success_rate
@@ -104,6 +105,13 @@ class Summary:
     extra: dict[str, Any] = field(default_factory=dict)
     #: What the data was recognised as (``SyncData.layout``), None if not loaded by ``load``.
     layout: str | None = None
+    #: The results the summary was derived from, over all the data (lazy on dask): the
+    #: :func:`~syncstats.increments`, :func:`~syncstats.error_increments` and
+    #: :func:`~syncstats.audit` of its snapshots, kept so that a report showing more than
+    #: the summary (trends, burn rates, findings) does not compute them again.
+    increments: Any = field(default=None, repr=False, compare=False)
+    error_increments: Any = field(default=None, repr=False, compare=False)
+    audit: Any = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return str(self)
@@ -526,14 +534,7 @@ _md_escape = escape_markdown
 
 
 def _fmt_td(td: pd.Timedelta | None) -> str:
-    if td is None:
-        return "all data"
-    secs = int(td.total_seconds())
-    if secs % 86400 == 0:
-        return f"{secs // 86400}d"
-    if secs % 3600 == 0:
-        return f"{secs // 3600}h"
-    return f"{secs // 60}min"
+    return "all data" if td is None else format_duration(td)
 
 
 def _age(td: pd.Timedelta) -> str:
@@ -700,7 +701,10 @@ def batch_summary(
     else:
         end = None
     span = to_timedelta(window, "window") if window is not None else None
-    inc = increments(snaps)
+    # each computed once, here; kept in the Summary for the report notebook
+    inc_all = inc = increments(snaps)
+    err_all = error_increments(data.errors, snaps)
+    findings_all = findings = audit(snaps, data.errors)
     lower = end - 2 * span if (span is not None and end is not None) else None
     if lazy:
         inc = window_rows(inc, "end", lower)
@@ -721,7 +725,6 @@ def batch_summary(
         previous = {"processed": n_prev, "succeeded": int(prev["jobs_succeeded"].sum()),
                     "success_rate": float(r_prev)}
 
-    findings = audit(snaps, data.errors)
     if lazy:
         findings = window_rows(findings, "snapshot_at")
     invalid = findings[findings["check"].astype("str") == "invalid"]
@@ -774,7 +777,7 @@ def batch_summary(
         tpt = float(cur["total_processing_time"].sum())
         per_source = success_rate(cur, by="source", confidence=confidence)
         per_source["source"] = per_source["source"].astype("str")
-        err_inc = error_increments(data.errors, snaps)
+        err_inc = err_all
         if lazy:
             err_inc = window_rows(err_inc, "end", lower)
         if end is not None:
@@ -819,4 +822,5 @@ def batch_summary(
         audit_counts=audit_counts, audit_findings=findings.reset_index(drop=True),
         issue_counts=issue_counts, basis=basis, session=session,
         session_errors=session_errors, stale=stale, layout=data.layout,
+        increments=inc_all, error_increments=err_all, audit=findings_all,
     )

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import schemas
 from .._checks import require
-from ._util import format_duration, to_timedelta, to_utc
+from .._time import format_duration, to_timedelta, to_utc
 
 __all__ = ["dlq_triage", "DLQTriage", "TRANSIENT_ERRORS", "ARRIVAL_DAYS"]
 

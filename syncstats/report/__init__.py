@@ -6,6 +6,7 @@ executes the report notebook with papermill and exports it without code;
 """
 
 from .copies import copy_notebooks
+from .display import labels, shorten
 from .render import (
     NOTEBOOKS,
     REPORT_NOTEBOOK,
@@ -17,5 +18,5 @@ from .render import (
 
 __all__ = [
     "NOTEBOOKS", "REPORT_NOTEBOOK", "ReportError", "copy_notebooks", "execute_in_place",
-    "export_notebook", "render_report",
+    "export_notebook", "labels", "render_report", "shorten",
 ]

@@ -9,6 +9,7 @@ half-written report in place.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Sequence
@@ -96,7 +97,9 @@ def render_report(
     """Render the batch-summary report of a data directory or Parquet store.
 
     Every parameter, the sources named and that *out* can be written are checked before
-    the kernel starts.
+    the kernel starts. With the pandas backend the data is loaded once, here, and the
+    kernel is handed the loaded frames (the notebook's ``data_file`` parameter) instead of
+    reading *path* again.
 
     Parameters
     ----------
@@ -190,6 +193,11 @@ def render_report(
         "scheduler": scheduler,
     }
     with tempfile.TemporaryDirectory(prefix="syncstats-report-") as tmp:
+        if backend == "pandas":  # the kernel takes the data loaded here instead of reloading
+            # (pickle: exact frames, dtypes and layout; a private folder only we write to)
+            params["data_file"] = str(Path(tmp) / "data.pickle")
+            with open(params["data_file"], "wb") as f:
+                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
         executed = Path(tmp) / "executed.ipynb"
         kernel_log = Path(tmp) / "kernel.log"
         try:
