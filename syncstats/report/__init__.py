@@ -7,6 +7,7 @@ executes the report notebook with papermill and exports it without code;
 
 from .copies import copy_notebooks
 from .display import labels, shorten
+from .handoff import read_handoff, write_handoff
 from .render import (
     NOTEBOOKS,
     REPORT_NOTEBOOK,
@@ -18,5 +19,5 @@ from .render import (
 
 __all__ = [
     "NOTEBOOKS", "REPORT_NOTEBOOK", "ReportError", "copy_notebooks", "execute_in_place",
-    "export_notebook", "labels", "render_report", "shorten",
+    "export_notebook", "labels", "read_handoff", "render_report", "shorten", "write_handoff",
 ]

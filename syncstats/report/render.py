@@ -9,7 +9,6 @@ half-written report in place.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import tempfile
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from .._dispatch import check_backend
 from .._fsutil import atomic_write, check_writable
 from .._time import check_freq, to_timedelta, to_utc
 from ..exceptions import NoDataError, ParameterError, SyncstatsError
+from .handoff import write_handoff
 
 __all__ = ["render_report", "ReportError", "REPORT_NOTEBOOK", "NOTEBOOKS", "export_notebook",
            "execute_in_place"]
@@ -98,7 +98,8 @@ def render_report(
 
     Every parameter, the sources named and that *out* can be written are checked before
     the kernel starts. With the pandas backend the data is loaded once, here, and the
-    kernel is handed the loaded frames (the notebook's ``data_file`` parameter) instead of
+    kernel is handed the loaded frames (Arrow files in a private temporary folder, the
+    notebook's ``loaded_dir`` parameter; :mod:`syncstats.report.handoff`) instead of
     reading *path* again.
 
     Parameters
@@ -194,10 +195,7 @@ def render_report(
     }
     with tempfile.TemporaryDirectory(prefix="syncstats-report-") as tmp:
         if backend == "pandas":  # the kernel takes the data loaded here instead of reloading
-            # (pickle: exact frames, dtypes and layout; a private folder only we write to)
-            params["data_file"] = str(Path(tmp) / "data.pickle")
-            with open(params["data_file"], "wb") as f:
-                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+            params["loaded_dir"] = str(write_handoff(data, Path(tmp) / "loaded"))
         executed = Path(tmp) / "executed.ipynb"
         kernel_log = Path(tmp) / "kernel.log"
         try:
