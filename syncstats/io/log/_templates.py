@@ -21,8 +21,9 @@ frames and issues without looking at lines one by one in Python:
    reference's decisions depend on digits only through values: a zero-padded number
    is not JSON, a date may not exist or not exist in the zone. Those are checked per
    line, vectorised; the numbers are read from the digit bytes (int64 arithmetic, at
-   most 18 digits), times with civil-calendar arithmetic and pandas' ``tz_localize``
-   as the reference calls it.
+   most 18 digits), times by numpy's ISO-8601 parser from the time's digits (a block
+   holding a date that does not exist by the reference's own parser) and pandas'
+   ``tz_localize`` as the reference calls it.
 4. The frames are built column-wise from arrays grown in place, in reading order,
    merged with the reference's records when there are any.
 
@@ -38,7 +39,11 @@ Whatever a template or a line does not satisfy (other escapes, floats, nulls, nu
 of more than 18 digits or zero-padded, nested values, two CRs at the end, BOMs, torn or
 overlong lines, other forms, colour codes inside the time or the payload, json-file
 lines, bad times, ...) goes to the reference, line by line and in line order, so the
-issues come out in the reference's order: fast rows never have one.
+issues come out in the reference's order: fast rows never have one. A file whose read
+fails part-way is declined as a whole (:meth:`FastLog.read_file` discards what it read
+of it): ``syncstats.io.log.reader`` has the reference read it, with an
+``engine_fallback`` issue. Nothing here depends on the other files' lines: the
+reference's time of a line is its own (``_lines.resolve_times``).
 """
 
 from __future__ import annotations
