@@ -21,3 +21,9 @@ def _close_matplotlib_figures():
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close("all")
+
+
+@pytest.fixture(params=["reference", "templates"])
+def log_engine(request) -> str:
+    """Each engine of the log reader (``read_log(..., engine=)``), for the same cases."""
+    return request.param

@@ -1,8 +1,9 @@
-"""The vectorised fast path of ``read_log`` (``syncstats/io/_fastlog.py``) gives exactly
+"""The templates engine of ``read_log`` (``syncstats/io/log/_templates.py``) gives exactly
 what the per-line reader (the reference) gives: the same frames, row for row and
 dtype for dtype, and the same issues in the same order.
 
-Every comparison reads the input twice, ``log.FAST_PATH`` on and off. The inputs: the
+Every case runs with each engine (the ``log_engine`` fixture); with ``'templates'`` it
+is compared with ``engine='reference'``. The inputs: the
 sample logs of ``data/``, the fixtures, hand-made lines with each defect docs/formats.md §3
 lists (and the value oddities the reference judges line by line), lines cut across the
 reader's buffer, and hypothesis-generated logs. Each test also checks that the fast path
@@ -14,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -21,12 +23,12 @@ import pytest
 from helpers_log import FastRows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samples import fast_and_reference
 
+import syncstats.io.log._lines as lines_module
 import syncstats.io.log._templates as fastlog
 import syncstats.io.log.reader as log_module
 from syncstats import read_log
-from syncstats.exceptions import LogFormatError
+from syncstats.exceptions import LogFormatError, ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -44,9 +46,9 @@ PAYLOAD = {
 # --------------------------------------------------------------------------------------
 
 
-def both(path, **kw):
-    """``read_log`` with the fast path, then with the reference only."""
-    return fast_and_reference(log_module, read_log, path, **kw)
+def both(engine, path, **kw):
+    """``read_log`` with *engine*, then with the reference."""
+    return read_log(path, engine=engine, **kw), read_log(path, engine="reference", **kw)
 
 
 def assert_same(fast, slow) -> None:
@@ -57,8 +59,27 @@ def assert_same(fast, slow) -> None:
                                       check_exact=True, obj=name)
 
 
-def check(path, **kw):
-    fast, slow = both(path, **kw)
+def without_fallback(data):
+    """*data* without its ``engine_fallback`` issues (as if they had never been)."""
+    issues = data.issues[data.issues["kind"] != "engine_fallback"].reset_index(drop=True)
+    for name in issues.columns:
+        if isinstance(issues[name].dtype, pd.CategoricalDtype):
+            issues[name] = issues[name].cat.remove_unused_categories()
+    return replace(data, issues=issues)
+
+
+def check(engine, path, *, fallback: bool = False, **kw):
+    """``read_log`` with *engine*, checked equal to the reference's; the templates
+    engine's ``engine_fallback`` caveats (only where *fallback* says files are declined:
+    their reads fail part-way) aside."""
+    if engine == "reference":
+        return read_log(path, engine=engine, **kw)
+    fast, slow = both(engine, path, **kw)
+    kinds = fast.issues["kind"].astype("str")
+    if fallback:
+        fast = without_fallback(fast)
+    else:
+        assert "engine_fallback" not in set(kinds)
     assert_same(fast, slow)
     return fast
 
@@ -71,10 +92,12 @@ def raised(path, **kw) -> str | None:
     return None
 
 
-def check_raise(path, **kw) -> None:
-    """``on_error='raise'`` raises the same error (or none) on both paths."""
-    fast, slow = fast_and_reference(log_module, raised, path, **kw)
-    assert fast == slow
+def check_raise(engine, path, **kw) -> None:
+    """``on_error='raise'`` raises the same error (or none) with *engine* as with the
+    reference."""
+    got = raised(path, engine=engine, **kw)
+    if engine != "reference":
+        assert got == raised(path, engine="reference", **kw)
 
 
 def go_quote(text: str) -> str:
@@ -159,26 +182,26 @@ def series(n: int, start: int = 0, time_step: int = 7) -> list[str]:
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/New_York"])
 @pytest.mark.parametrize("source", ["worker-a", "worker-b"])
-def test_sample_logs(monkeypatch, source, tz):
+def test_sample_logs(log_engine, monkeypatch, source, tz):
     spy = FastRows(monkeypatch)
-    data = check(DATA / source, tz=tz)
+    data = check(log_engine, DATA / source, tz=tz)
     assert len(data.snapshots) > 400
     # the worker's lines take the fast path (raw stderr lines, bad times and the like
     # are the reference's)
-    assert spy.rows > 0.9 * len(data.snapshots)
+    assert log_engine == "reference" or spy.rows > 0.9 * len(data.snapshots)
 
 
-def test_fixtures(monkeypatch):
+def test_fixtures(log_engine, monkeypatch):
     spy = FastRows(monkeypatch)
     for name in ("stash_file_form.log", "stash_console.log", "plugin_stderr.log"):
-        check(FIXTURES / name)
-        check(FIXTURES / name, tz="Asia/Kolkata")
-        check_raise(FIXTURES / name)
-    check(FIXTURES)
-    assert spy.rows > 0
+        check(log_engine, FIXTURES / name)
+        check(log_engine, FIXTURES / name, tz="Asia/Kolkata")
+        check_raise(log_engine, FIXTURES / name)
+    check(log_engine, FIXTURES)
+    assert log_engine == "reference" or spy.rows > 0
 
 
-def test_generated_like_the_benchmark(tmp_path, monkeypatch):
+def test_generated_like_the_benchmark(log_engine, tmp_path, monkeypatch):
     """The benchmark's generator (file form, Go %q, noise, torn noise lines)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
@@ -187,8 +210,8 @@ def test_generated_like_the_benchmark(tmp_path, monkeypatch):
         sys.path.remove(str(ROOT / "benchmarks"))
     info = bench_load.gen_log(tmp_path, 300, 4)
     spy = FastRows(monkeypatch)
-    data = check(info["input"])
-    assert len(data.snapshots) == spy.rows == 300
+    data = check(log_engine, info["input"])
+    assert log_engine == "reference" or len(data.snapshots) == spy.rows == 300
     assert len(data.errors) == info["errors"]
 
 
@@ -255,7 +278,7 @@ ODD_PAYLOADS = {
 
 
 @pytest.mark.parametrize("form", list(MAKERS))
-def test_odd_payloads(tmp_path, monkeypatch, form):
+def test_odd_payloads(log_engine, tmp_path, monkeypatch, form):
     make = MAKERS[form]
     lines = []
     for i, payload in enumerate(ODD_PAYLOADS.values()):
@@ -263,17 +286,17 @@ def test_odd_payloads(tmp_path, monkeypatch, form):
         lines.append(make(stats(processed=10 + i), f"2026-10-01 03:{i // 60:02d}:{i % 60:02d}"))
     path = write(tmp_path / "w" / "host.log", lines)
     spy = FastRows(monkeypatch)
-    data = check(path, tz="Europe/Berlin")
-    check_raise(path)
-    assert spy.rows >= len(ODD_PAYLOADS)  # the plain lines at least
+    data = check(log_engine, path, tz="Europe/Berlin")
+    check_raise(log_engine, path)
+    assert log_engine == "reference" or spy.rows >= len(ODD_PAYLOADS)  # the plain lines at least
     assert len(data.snapshots) > len(ODD_PAYLOADS)
     # one file per payload (one source each), read at once; on_error="raise" on each
     alone = tmp_path / "alone"
     for name, payload in ODD_PAYLOADS.items():
         single = write(alone / name.replace(" ", "_") / f"{form}.log", [make(payload)])
         if form in ("file", "journal"):
-            check_raise(single)
-    check(alone)
+            check_raise(log_engine, single)
+    check(log_engine, alone)
 
 
 TIMES = [
@@ -299,7 +322,7 @@ TIMES = [
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "Australia/Lord_Howe", "Etc/GMT+12"])
-def test_times(tmp_path, monkeypatch, tz):
+def test_times(log_engine, tmp_path, monkeypatch, tz):
     lines = [file_line(stats(processed=i + 1), t) for i, t in enumerate(TIMES)]
     lines += [console_line(stats(processed=100 + i), t) for i, t in enumerate(TIMES)]
     lines += [coloured_line(stats(processed=200 + i), t) for i, t in enumerate(TIMES)]
@@ -307,9 +330,9 @@ def test_times(tmp_path, monkeypatch, tz):
     lines.append(f'level=info msg={go_quote(WORKER + "Stats: " + stats())}')  # no time=
     path = write(tmp_path / "w" / "host.log", lines)
     spy = FastRows(monkeypatch)
-    check(path, tz=tz)
-    check_raise(path, tz=tz)
-    assert spy.rows > 10
+    check(log_engine, path, tz=tz)
+    check_raise(log_engine, path, tz=tz)
+    assert log_engine == "reference" or spy.rows > 10
 
 
 LINES = {
@@ -414,24 +437,24 @@ LINES = {
 }
 
 
-def test_odd_lines(tmp_path, monkeypatch):
+def test_odd_lines(log_engine, tmp_path, monkeypatch):
     lines: list[bytes] = []
     for i, raw in enumerate(LINES.values()):
         lines.append(raw)
         lines.append(file_line(stats(processed=10 + i)).encode())
     path = write(tmp_path / "w" / "host.log", lines)
     spy = FastRows(monkeypatch)
-    check(path)
-    check(path, tz="Europe/Berlin")
-    check_raise(path)
-    assert spy.rows >= len(LINES)
+    check(log_engine, path)
+    check(log_engine, path, tz="Europe/Berlin")
+    check_raise(log_engine, path)
+    assert log_engine == "reference" or spy.rows >= len(LINES)
     alone = tmp_path / "alone"
     for name, raw in LINES.items():
-        check_raise(write(alone / name.replace(" ", "_") / "host.log", [raw]))
-    check(alone)
+        check_raise(log_engine, write(alone / name.replace(" ", "_") / "host.log", [raw]))
+    check(log_engine, alone)
 
 
-def test_files_sources_order_and_gzip(tmp_path, monkeypatch):
+def test_files_sources_order_and_gzip(log_engine, tmp_path, monkeypatch):
     """Several files: sources, out-of-order times (rotated logs), gzip, empty files, a
     torn last line without newline, an unreadable and a corrupt gzip file."""
     newer = series(40, start=1000)
@@ -450,13 +473,13 @@ def test_files_sources_order_and_gzip(tmp_path, monkeypatch):
     (tmp_path / "hostC" / "notgz.log.gz").write_bytes(b"not gzip at all")
     spy = FastRows(monkeypatch)
     files = sorted(tmp_path.rglob("*.log*"))
-    check(files)
-    check(files, tz="Europe/Berlin", source="fleet")
-    check(tmp_path / "hostA")
-    check_raise(tmp_path / "hostA")
+    check(log_engine, files, fallback=True)  # the corrupt gzip files
+    check(log_engine, files, tz="Europe/Berlin", source="fleet", fallback=True)
+    check(log_engine, tmp_path / "hostA")
+    check_raise(log_engine, tmp_path / "hostA")
     for f in files:
-        check_raise(f)
-    assert spy.rows > 100
+        check_raise(log_engine, f)
+    assert log_engine == "reference" or spy.rows > 100
 
 
 # --------------------------------------------------------------------------------------
@@ -466,7 +489,9 @@ def test_files_sources_order_and_gzip(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("read_bytes", [7, 64, 333, 4096])
 @pytest.mark.parametrize("max_line", [64, 300, 1 << 20])
-def test_lines_across_reads_and_overlong_lines(tmp_path, monkeypatch, read_bytes, max_line):
+def test_lines_across_reads_and_overlong_lines(
+    log_engine, tmp_path, monkeypatch, read_bytes, max_line
+):
     monkeypatch.setattr(fastlog, "READ_BYTES", read_bytes)
     monkeypatch.setattr(log_module, "MAX_LINE_BYTES", max_line)
     lines = series(12)
@@ -480,15 +505,15 @@ def test_lines_across_reads_and_overlong_lines(tmp_path, monkeypatch, read_bytes
     lines.insert(16, coloured_line(stats()))
     lines.insert(17, "[blob data]")
     path = write(tmp_path / "w" / "host.log", lines)
-    check(path)
-    check_raise(path)
+    check(log_engine, path)
+    check_raise(log_engine, path)
     (tmp_path / "w" / "host.log").write_bytes(path.read_bytes().rstrip(b"\n"))  # no EOL
-    check(path)
+    check(log_engine, path)
     (tmp_path / "w" / "host.log").write_bytes(path.read_bytes() + b"v" * 2000)  # long tail
-    check(path)
+    check(log_engine, path)
 
 
-def test_template_digits_not_read_are_checked(tmp_path, monkeypatch):
+def test_template_digits_not_read_are_checked(log_engine, tmp_path, monkeypatch):
     """Lines of one template may differ at any digit of its first line: where the fast
     path reads no number (a string's digits, a number of an unknown key, a capture's
     prefix) the byte must be a digit still, and a number must not get a leading zero;
@@ -499,42 +524,34 @@ def test_template_digits_not_read_are_checked(tmp_path, monkeypatch):
              plain, coloured, coloured.replace("\x1b[36m", "\x1b[3xm"), coloured]
     path = write(tmp_path / "w" / "host.log", lines)
     spy = FastRows(monkeypatch)
-    data = check(path)
-    assert spy.rows == 4
+    data = check(log_engine, path)
+    assert log_engine == "reference" or spy.rows == 4
     assert [int(o.rsplit(":", 1)[1]) for o in data.snapshots["origin"]] == [1, 4, 5, 7]
     assert data.issues[["line", "kind"]].values.tolist() == [
         [2, "torn_line"], [3, "torn_line"], [6, "unknown_form"]]
 
 
-def test_template_fallbacks(tmp_path, monkeypatch):
+def test_template_fallbacks(log_engine, tmp_path, monkeypatch):
     """Few matching rounds (lines looked up one by one) and a cache emptied at once."""
     lines = series(60) + [file_line(stats(success_rate="x" * (i % 9), processed=i))
                           for i in range(60)]
     path = write(tmp_path / "w" / "host.log", lines)
     monkeypatch.setattr(fastlog, "MATCH_ROUNDS", 1)
     spy = FastRows(monkeypatch)
-    check(path)
-    assert spy.rows > 0
+    check(log_engine, path)
+    assert log_engine == "reference" or spy.rows > 0
     monkeypatch.setattr(fastlog, "MEMO_MAX", 0)
-    check(path)
+    check(log_engine, path)
     monkeypatch.setattr(fastlog, "READ_BYTES", 1000)
-    check(path)
+    check(log_engine, path)
 
 
-def test_redo_and_read_errors(tmp_path, monkeypatch):
-    """A batch-wide outcome (``Redo``) reads again with the reference; a file whose read
-    fails part-way is read again by the reference (which decides what stays)."""
+def test_read_errors(log_engine, tmp_path, monkeypatch):
+    """A file whose read fails part-way is declined by the templates engine and read by
+    the reference (which decides what stays): the same frames, and one
+    ``engine_fallback`` issue with the reason."""
     path = write(tmp_path / "w" / "host.log", series(50) + [file_line("[1]")])
-    _, slow = both(path)
-
-    def redo(*args, **kwargs):
-        raise fastlog.Redo
-
-    with monkeypatch.context() as m:
-        m.setattr(fastlog, "read_log_files_fast", redo)
-        assert_same(read_log(path), slow)
-
-    real_open = log_module._open
+    real_open = lines_module._open
 
     class Flaky:
         """Fails once more than *limit* bytes were read (same for both paths)."""
@@ -568,17 +585,45 @@ def test_redo_and_read_errors(tmp_path, monkeypatch):
             self.fh.close()
 
     for limit in (0, 1000, 5000):
-        monkeypatch.setattr(log_module, "_open", lambda f, limit=limit: Flaky(f, limit))
-        check(path)
-        check_raise(path)
+        monkeypatch.setattr(lines_module, "_open", lambda f, limit=limit: Flaky(f, limit))
+        got, slow = both(log_engine, path)
+        kinds = got.issues["kind"].astype("str")
+        fallback = got.issues[kinds == "engine_fallback"]
+        if log_engine == "reference":
+            assert fallback.empty
+        else:
+            assert len(fallback) == 1 and fallback["line"].isna().all()
+            assert fallback["detail"].str.contains("read failed part-way").all()
+            assert fallback["detail"].str.contains("Input/output error").all()
+        got = without_fallback(got)
+        assert_same(got, slow)
+        check_raise(log_engine, path)  # a caveat: never raises
 
 
-def test_on_error_raise_gzip_is_the_references(tmp_path):
+def test_bad_engine_is_refused(tmp_path):
+    path = write(tmp_path / "w" / "host.log", series(2))
+    for bad in ("fast", "arrow", "", None):
+        with pytest.raises(ParameterError, match=r"engine must be one of .*auto.*reference.*"
+                                                 r"templates.*found") as info:
+            read_log(path, engine=bad)
+        assert "\n" not in str(info.value)
+    with pytest.raises(ParameterError, match="engine"):
+        log_module.read_log_files([path], None, tz="UTC", source=None, engine="Templates")
+
+
+def test_no_fallback_on_clean_logs(log_engine):
+    for data in (read_log(DATA / "worker-a", engine=log_engine),
+                 read_log(DATA / "worker-b", engine=log_engine),
+                 read_log(FIXTURES, engine=log_engine)):
+        assert "engine_fallback" not in set(data.issues["kind"].astype("str"))
+
+
+def test_on_error_raise_gzip_is_the_references(log_engine, tmp_path):
     good = gzip.compress("\n".join(series(30) + [file_line("[1]")]).encode() + b"\n", mtime=0)
     (tmp_path / "cut.log.gz").write_bytes(good[: len(good) // 2])
     (tmp_path / "ok.log.gz").write_bytes(good)
-    check_raise(tmp_path / "cut.log.gz")
-    check_raise(tmp_path / "ok.log.gz")
+    check_raise(log_engine, tmp_path / "cut.log.gz")
+    check_raise(log_engine, tmp_path / "ok.log.gz")
 
 
 # --------------------------------------------------------------------------------------
@@ -650,21 +695,21 @@ def log_lines(draw) -> list[bytes]:
 @FUZZ
 @given(lines=log_lines(), tz=st.sampled_from(["UTC", "Europe/Berlin", "America/St_Johns"]),
        crlf=st.booleans())
-def test_fuzzed_logs(tmp_path_factory, lines, tz, crlf):
+def test_fuzzed_logs(log_engine, tmp_path_factory, lines, tz, crlf):
     d = tmp_path_factory.mktemp("fuzz")
     path = write(d / "w" / "host.log", lines, end=b"\r\n" if crlf else b"\n")
-    check(path, tz=tz)
+    check(log_engine, path, tz=tz)
 
 
 @FUZZ
 @given(lines=log_lines(), read_bytes=st.integers(min_value=1, max_value=600),
        max_line=st.integers(min_value=8, max_value=700))
-def test_fuzzed_buffers(tmp_path_factory, lines, read_bytes, max_line):
+def test_fuzzed_buffers(log_engine, tmp_path_factory, lines, read_bytes, max_line):
     d = tmp_path_factory.mktemp("fuzzbuf")
     path = write(d / "w" / "host.log", lines)
     old = fastlog.READ_BYTES, log_module.MAX_LINE_BYTES
     fastlog.READ_BYTES, log_module.MAX_LINE_BYTES = read_bytes, max_line
     try:
-        check(path)
+        check(log_engine, path)
     finally:
         fastlog.READ_BYTES, log_module.MAX_LINE_BYTES = old

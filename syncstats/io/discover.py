@@ -331,14 +331,16 @@ def load(
     check_backend(backend)
     if is_store(root):
         return read_parquet(root, backend=backend)
-    data = _load_files(root, tz, on_error)
+    data = _load_files(root, tz, on_error, engine)
     if backend == "dask":
         frames = to_dask({"snapshots": data.snapshots, "errors": data.errors})
         return replace(data, **frames)
     return data
 
 
-def _load_files(root: str | os.PathLike[str], tz: str, on_error: str) -> SyncData:
+def _load_files(
+    root: str | os.PathLike[str], tz: str, on_error: str, engine: str = "auto"
+) -> SyncData:
     found = discover(root)
     parts: list[SyncData] = []
     problems: dict[str, list[tuple[str, Path, str, str]]] = {}
@@ -353,7 +355,8 @@ def _load_files(root: str | os.PathLike[str], tz: str, on_error: str) -> SyncDat
             kinds["snapshots"], issues, source=source, fallback=source, discovering=True
         )
         if len(snapshots) == 0 and kinds["logs"]:
-            snapshots, errors = read_log_files(kinds["logs"], issues, tz=tz, source=source)
+            snapshots, errors = read_log_files(kinds["logs"], issues, tz=tz, source=source,
+                                               engine=engine)
         else:
             for f in kinds["logs"]:
                 issues.add(source, f, None, "not_used",

@@ -21,8 +21,9 @@ frames and issues without looking at lines one by one in Python:
    reference's decisions depend on digits only through values: a zero-padded number
    is not JSON, a date may not exist or not exist in the zone. Those are checked per
    line, vectorised; the numbers are read from the digit bytes (int64 arithmetic, at
-   most 18 digits), times with civil-calendar arithmetic and pandas' ``tz_localize``
-   as the reference calls it.
+   most 18 digits), times by numpy's ISO-8601 parser from the time's digits (a block
+   holding a date that does not exist by the reference's own parser) and pandas'
+   ``tz_localize`` as the reference calls it.
 4. The frames are built column-wise from arrays grown in place, in reading order,
    merged with the reference's records when there are any.
 
@@ -38,7 +39,11 @@ Whatever a template or a line does not satisfy (other escapes, floats, nulls, nu
 of more than 18 digits or zero-padded, nested values, two CRs at the end, BOMs, torn or
 overlong lines, other forms, colour codes inside the time or the payload, json-file
 lines, bad times, ...) goes to the reference, line by line and in line order, so the
-issues come out in the reference's order: fast rows never have one.
+issues come out in the reference's order: fast rows never have one. A file whose read
+fails part-way is declined as a whole (:meth:`FastLog.read_file` discards what it read
+of it): ``syncstats.io.log.reader`` has the reference read it, with an
+``engine_fallback`` issue. Nothing here depends on the other files' lines: the
+reference's time of a line is its own (``_lines.resolve_times``).
 """
 
 from __future__ import annotations
@@ -56,14 +61,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.lib.stride_tricks import sliding_window_view
-from tqdm import tqdm
 
 from ... import schemas
 from ..._text import clean_path, clean_text
-from ..._time import EARLIEST, EPOCH_LIMIT, EPOCH_MIN, LATEST, plausible
-from .._issues import Issues
+from ..._time import EPOCH_LIMIT, EPOCH_MIN, plausible
 from .._records import RecordBuilder, loads
-from .reader import (
+from ._lines import (
     _BLOB,
     _CONSOLE,
     _FILE_MSG,
@@ -73,14 +76,13 @@ from .reader import (
     _WORKER_KEYS,
     PAYLOAD_KEYS,
     LineReader,
+    _parse_naive,
     _parse_text,
-    _read_one,
-    _resolve_times,
     open_log,
     unwrap,
 )
 
-__all__ = ["read_log_files_fast", "Redo"]
+__all__ = ["FastLog"]
 
 #: Bytes read at a time, into one buffer: memory stays a small multiple of this
 #: whatever the file size. Larger reads cost more here (the temporaries of a block
@@ -113,13 +115,10 @@ _US = 1_000_000
 #: The reference's zone-less times kept for localizing (the window and its margin).
 _LOCAL_MIN_S = EPOCH_MIN - int(_LOCAL_MARGIN.total_seconds())
 _LOCAL_MAX_S = EPOCH_LIMIT + int(_LOCAL_MARGIN.total_seconds())
-#: within pandas' nanosecond range, whatever it picks
-_YEAR_MIN, _YEAR_MAX = EARLIEST.year - 1, LATEST.year
-
-
-class Redo(Exception):
-    """The reference treats the batch as a whole in a way the fast path cannot share
-    (the zone conversion of every naive time failed): read everything again with it."""
+#: A line's time as numpy reads it, and where the time's 14 digits go in it.
+_STAMP = np.frombuffer(b"2000-01-01T00:00:00", dtype=np.uint8)
+_STAMP_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_STAMP_SEPARATORS = np.array([4, 7, 10, 13, 16])
 
 
 class _Declined(Exception):
@@ -138,13 +137,13 @@ class Template:
     Attributes
     ----------
     digits : ndarray
-        Byte offsets, from the line's start, of every digit read (the time's first).
+        Byte offsets, from the line's start, of every digit read: the time's 14 first
+        (year to second), then the numbers'.
     fields : list of (first, end, field, negative)
         Each number: its digit columns ``first:end`` (indices into *digits*), the
-        field it gives (0-5 year..second, 6-11 the counters of
-        :data:`syncstats.schemas.COUNTERS`, 12 ``avg_time_ms``, 13+ the error counts
-        in the payload's key order) and whether it has a minus sign. Absent counters
-        are 0.
+        field it gives (0-5 the counters of :data:`syncstats.schemas.COUNTERS`, 6
+        ``avg_time_ms``, 7+ the error counts in the payload's key order) and whether
+        it has a minus sign. Absent counters are 0.
     leading : ndarray
         Digit columns of the first digit of numbers of two digits or more (a ``0``
         there is a leading zero: not JSON).
@@ -158,9 +157,8 @@ class Template:
     errors: np.ndarray
 
 
-#: Fields of a template before the error counts: time (6), counters (6), avg_time_ms.
-_TIME_FIELDS = len(_TIME_DIGITS)
-_AVG_FIELD = _TIME_FIELDS + len(schemas.COUNTERS)
+#: Fields of a template before the error counts: counters (6), avg_time_ms.
+_AVG_FIELD = len(schemas.COUNTERS)
 _ERROR_FIELDS = _AVG_FIELD + 1
 
 
@@ -346,14 +344,15 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
         return first, b - a, -1 if sign else 1
 
     found = {k.decode("utf-8"): (kind, tok) for k, kind, tok in tokens}
-    fields: list[tuple[int, int, int] | None] = [(t0 + o, n, 1) for o, n in _TIME_DIGITS]
-    fields += [None] * len(schemas.COUNTERS)
+    # the time's digits first (columns 0-13 of Template.digits), then the fields
+    digits: list[int] = [t0 + o + k for o, n in _TIME_DIGITS for k in range(n)]
+    fields: list[tuple[int, int, int] | None] = [None] * len(schemas.COUNTERS)
     for key in _COUNTER_KEYS:
         if key in found:
             kind, tok = found[key]
             if kind != "int":
                 raise _Declined  # null, bool, string: a bad_value issue
-            fields[_TIME_FIELDS + _COUNTER_COLUMN[key]] = number(tok)
+            fields[_COUNTER_COLUMN[key]] = number(tok)
     kind, tok = found.get("avg_time_ms", ("missing", None))
     if kind != "int":
         raise _Declined  # floats too: left to the reference
@@ -370,7 +369,6 @@ def make_template(raw: bytes, error_code: dict[str, int]) -> Template:
             fields.append(number(t2))
     elif not (kind == "lit" and tok is None):  # null is "no errors"; others: an issue
         raise _Declined
-    digits: list[int] = []
     plan: list[tuple[int, int, int, bool]] = []
     for field, spec in enumerate(fields):
         if spec is None:
@@ -475,32 +473,17 @@ def _segments(
         yield pending, 0, len(pending)
 
 
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146_097 + doe - 719_468
-
-
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-
-
-def _local_seconds(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch seconds of the (year, month, day, hour, minute, second) rows of *v*, and
-    the mask of the valid ones (the dates pandas' ISO-8601 parser accepts, in the
-    reference's plausible range)."""
-    y, mo, d, h, mi, s = v[:6]
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    mo_ok = (mo >= 1) & (mo <= 12)
-    dim = _DAYS_IN_MONTH[np.where(mo_ok, mo, 0)] + (leap & (mo == 2))
-    ok = (mo_ok & (d >= 1) & (d <= dim) & (h <= 23) & (mi <= 59) & (s <= 59)
-          & (y >= _YEAR_MIN) & (y <= _YEAR_MAX))
-    secs = _days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s
-    ok &= (secs >= _LOCAL_MIN_S) & (secs < _LOCAL_MAX_S)
-    return secs, ok
+def _local_times(stamp: np.ndarray) -> np.ndarray:
+    """Epoch seconds of the zone-less times ``YYYY-MM-DDTHH:MM:SS`` (rows of bytes of
+    *stamp*), int64's minimum (NaT) where the reference's parser takes none (no such
+    date or time of day)."""
+    text = np.ascontiguousarray(stamp).view(f"S{_STAMP.size}").ravel()
+    try:
+        parsed = text.astype("datetime64[s]")  # numpy's ISO-8601 parser: all or nothing
+    except ValueError:  # some date or time does not exist: the reference's parser says which
+        naive = _parse_naive(pd.Series(text.astype(str), dtype="object"))
+        parsed = naive.to_numpy(dtype="datetime64[s]", na_value=np.datetime64("NaT"))
+    return parsed.view(np.int64)
 
 
 class _Growing:
@@ -558,15 +541,18 @@ class FastLog:
     def rows(self) -> int:
         return self.snaps.size
 
-    def read_file(self, f: Path, file_no: int, reader: LineReader) -> bool:
-        """Read one file: fast rows here, the other ``Stats:`` lines through *reader*.
+    def read_file(self, reader: LineReader) -> str | None:
+        """Read one file (*reader*'s): fast rows here, the other ``Stats:`` lines through
+        *reader*, the reference's per-line code.
 
-        Returns False when reading failed part-way (the caller rolls back and reads
-        the file with the reference, which decides what a failed read leaves).
+        Returns None when the file is read, else why it was declined; what was read of
+        it then is discarded (here and in *reader*), for the reference to read it all.
         """
+        f, file_no = reader.f, reader.file_no
         fh = open_log(f, reader.src, reader.issues)
         if fh is None:
-            return True
+            return None
+        marks = self.mark(), reader.checkpoint()
         lineno = 1
         try:
             with fh:
@@ -577,10 +563,14 @@ class FastLog:
                         lineno += 1
                     else:
                         lineno += self._lines(data, lo, hi, lineno, file_no, reader)
-        except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
-            return False
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            # the reference decides what a read failing part-way leaves (the lines it
+            # read before, line by line; these were read a block at a time)
+            self.rollback(marks[0])
+            reader.rollback(marks[1])
+            return f"the read failed part-way ({exc})"
         reader.finish()
-        return True
+        return None
 
     def _template_of(self, raw: bytes, text: bytes) -> int:
         """The template of a line (*text*: the line with its digits zeroed)."""
@@ -766,18 +756,29 @@ class FastLog:
         a = np.frombuffer(data, dtype=np.uint8)
         n = fast.size
         head = np.zeros((_ERROR_FIELDS, n), dtype=np.int64)  # field-major
+        secs = np.zeros(n, dtype=np.int64)  # zone-less times (NaT: int64's minimum)
         nerr = np.zeros(n, dtype=np.int64)
         errs: list[tuple[np.ndarray, Template, np.ndarray]] = []
         for tid, rows, digits in groups:
             t = self.templates[tid]
             if digits is None:
                 digits = a[t.digits[:, None] + starts[rows]]
+            clock = digits[:_STAMP_DIGITS.size]  # the time's digits (bytes)
             # one row per digit, one column per line: each number is a few vector ops
             digits = digits - np.uint8(48)
             ok = (digits <= 9).all(axis=0)  # the template's digits are digits here too
             if t.leading.size:
                 ok &= (digits[t.leading] != 0).all(axis=0)
             fast[rows] = ok
+            # the time as text, one column per line: the line's digits between fixed
+            # separators (the template's are '-', ':' and ' ' or 'T', the same to both)
+            text = np.empty((_STAMP.size, rows.size), dtype=np.uint8)
+            text[_STAMP_SEPARATORS] = _STAMP[_STAMP_SEPARATORS, None]
+            text[_STAMP_DIGITS] = clock
+            if ok.all():
+                secs[rows] = _local_times(text.T)
+            else:
+                secs[rows[ok]] = _local_times(text[:, ok].T)
             counts = np.empty((t.errors.size, rows.size), dtype=np.int64)
             for first, end, field, negative in t.fields:
                 value = digits[first].astype(np.int64)
@@ -793,8 +794,7 @@ class FastLog:
             if t.errors.size:
                 nerr[rows] = t.errors.size
                 errs.append((rows, t, counts))
-        secs, ok = _local_seconds(head)
-        fast &= ok
+        fast &= (secs >= _LOCAL_MIN_S) & (secs < _LOCAL_MAX_S)
         utc = secs
         if self.tz != "UTC" and fast.any():
             sel = np.flatnonzero(fast)
@@ -823,10 +823,10 @@ class FastLog:
         self.snaps.append(
             file=np.full(keep.size, file_no, dtype=np.int32),
             line=linenos[keep],
-            counters=head[_TIME_FIELDS:_AVG_FIELD, keep].T,
+            counters=head[:_AVG_FIELD, keep].T,
             # float(avg) * float(processed) / 1000, as the reference computes it
             tpt=(head[_AVG_FIELD, keep].astype(np.float64)
-                 * head[_TIME_FIELDS, keep].astype(np.float64) / 1000.0),
+                 * head[0, keep].astype(np.float64) / 1000.0),
             time=utc[keep] * _US,
             nerr=k,
         )
@@ -839,59 +839,34 @@ class FastLog:
     def rollback(self, mark: tuple[int, int]) -> None:
         self.snaps.size, self.errors.size = mark
 
+    def frames(
+        self,
+        builder: RecordBuilder,
+        keys: list[tuple[int, int]],
+        files: list[Path],
+        sources: list[str],
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The frames of the call: these rows and the reference's records in *builder*
+        (*keys*: their ``(file, line)``, times resolved), merged in reading order, as
+        the reference's ``RecordBuilder.frames`` would give them all.
+
+        Parameters
+        ----------
+        builder : RecordBuilder
+            The records the reference's per-line code added, times resolved.
+        keys : list of (int, int)
+            Their file (index in *files*) and line.
+        files, sources : list
+            The files read and the source of each.
+        """
+        if not self.rows:
+            return builder.frames()
+        return _assemble(self, builder, keys, files, sources)
+
 
 # --------------------------------------------------------------------------------------
 # The reader
 # --------------------------------------------------------------------------------------
-
-
-def read_log_files_fast(
-    files: list[Path], issues: Issues, *, tz: str, source: str | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`syncstats.io.log.read_log_files` with the fast path; same frames, same
-    issues in the same order.
-
-    Raises
-    ------
-    Redo
-        When the reference must read everything (see :class:`Redo`).
-    """
-    from . import reader as log
-
-    builder = RecordBuilder(issues)
-    times: list[Any] = []
-    keys: list[tuple[int, int]] = []  # (file, line) of the reference's records
-    fast = FastLog(tz, log.MAX_LINE_BYTES)
-    sources: list[str] = []
-    for file_no, f in enumerate(
-        tqdm(files, desc="logs", unit="file", delay=1.0, disable=None, leave=False)
-    ):
-        src = source or f.parent.name or "default"
-        sources.append(src)
-        if issues.on_error == "raise" and f.suffix == ".gz":
-            # where a corrupt gzip stream fails depends on how it is read: raise where
-            # the reference raises
-            _read_one(f, src, builder, times, issues, keys, file_no)
-            continue
-        marks = (len(issues.rows), len(builder), len(builder.err_rows), len(times), len(keys),
-                 fast.mark())
-        reader = LineReader(f, src, builder, times, keys, file_no)
-        if not fast.read_file(f, file_no, reader):
-            del issues.rows[marks[0]:]
-            for column in builder.cols.values():
-                del column[marks[1]:]
-            del builder.err_rows[marks[2]:]
-            del times[marks[3]:]
-            del keys[marks[4]:]
-            fast.rollback(marks[5])
-            _read_one(f, src, builder, times, issues, keys, file_no)
-    if not fast.rows:
-        _resolve_times(builder, times, tz, issues)
-        return builder.frames()
-    drop = _resolve_times(builder, times, tz, issues, fast=True)
-    if drop.size and drop.any():
-        keys = [k for k, d in zip(keys, drop.tolist(), strict=True) if not d]
-    return _assemble(fast, builder, keys, files, sources)
 
 
 def _assemble(
