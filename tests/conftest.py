@@ -21,3 +21,15 @@ def _close_matplotlib_figures():
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close("all")
+
+
+@pytest.fixture(params=["reference", "adbc"])
+def dlq_engine(request: pytest.FixtureRequest) -> str:
+    """Each ``read_dlq`` engine in turn, for the tests run over every engine."""
+    return request.param
+
+
+@pytest.fixture(params=["reference", "numpy"])
+def analysis_engine(request: pytest.FixtureRequest) -> str:
+    """Each engine of ``increments`` and ``trend`` in turn."""
+    return request.param

@@ -331,14 +331,16 @@ def load(
     check_backend(backend)
     if is_store(root):
         return read_parquet(root, backend=backend)
-    data = _load_files(root, tz, on_error)
+    data = _load_files(root, tz, on_error, engine)
     if backend == "dask":
         frames = to_dask({"snapshots": data.snapshots, "errors": data.errors})
         return replace(data, **frames)
     return data
 
 
-def _load_files(root: str | os.PathLike[str], tz: str, on_error: str) -> SyncData:
+def _load_files(
+    root: str | os.PathLike[str], tz: str, on_error: str, engine: str = "auto"
+) -> SyncData:
     found = discover(root)
     parts: list[SyncData] = []
     problems: dict[str, list[tuple[str, Path, str, str]]] = {}
@@ -358,7 +360,7 @@ def _load_files(root: str | os.PathLike[str], tz: str, on_error: str) -> SyncDat
             for f in kinds["logs"]:
                 issues.add(source, f, None, "not_used",
                            "log not read: this source's snapshots come from snapshot files")
-        dlq = read_dlq_files(kinds["dlq"], issues, source=source)
+        dlq = read_dlq_files(kinds["dlq"], issues, source=source, engine=engine)
         for f in kinds["ignored"]:
             issues.add(source, f, None, "ignored", _ignored_reason(f.name))
         for f in kinds["other"]:
