@@ -124,8 +124,7 @@ def trend_numpy(
     size = ngroups * nb
     if size > 4 * len(end) + 10_000_000:  # a huge, nearly empty grid: let pandas do it
         return "a huge, nearly empty bucket grid"
-    order, starts, cells = _cell_keys(end, codes, lut, first, step, nb, ngroups,
-                                                  old)
+    order, starts, cells = _cell_keys(end, codes, lut, first, step, nb, old)
 
     def values(col: str) -> np.ndarray:
         v = kept(frame[col].to_numpy())
@@ -195,7 +194,6 @@ def _cell_keys(
     first: int,
     step: int,
     nb: int,
-    ngroups: int,
     old: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Each row's (group, bucket) cell key ``rank * nb + bucket``, as runs.
@@ -221,7 +219,7 @@ def _cell_keys(
             key *= nb
             key += bucket
         if last_key is not None and key[0] < last_key or not (key[1:] >= key[:-1]).all():
-            return _cell_keys_unsorted(end, codes, lut, first, step, nb, ngroups, old)
+            return _cell_keys_unsorted(end, codes, lut, first, step, nb, old)
         new = np.flatnonzero(key[1:] != key[:-1]) + 1
         if last_key is None or key[0] != last_key:
             new = np.concatenate(([0], new))
@@ -238,7 +236,6 @@ def _cell_keys_unsorted(
     first: int,
     step: int,
     nb: int,
-    ngroups: int,
     old: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """:func:`_cell_keys` for rows in any order: whole arrays and a stable sort."""

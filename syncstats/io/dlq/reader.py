@@ -25,7 +25,7 @@ from .._files import expand_paths, read_bytes
 from .._issues import Issues
 from .._records import loads
 from ..syncdata import SyncData
-from . import _adbc as _fastdlq
+from . import _adbc
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
 
@@ -318,7 +318,7 @@ def _fast_candidate(f: Path, decode_jobs: bool, engine: str) -> bool:
     if engine == "adbc":
         return True
     try:
-        big = os.stat(f).st_size >= _fastdlq.MIN_FILE_BYTES
+        big = os.stat(f).st_size >= _adbc.MIN_FILE_BYTES
     except OSError:
         return False
     return big  # adbc-driver-sqlite is a dependency (pyproject.toml), not an option
@@ -362,7 +362,7 @@ def _read_sqlite(
             # an ordinary table (a virtual one has no b-tree: rootpage 0; its values come
             # from a module, which the two SQLite builds need not share)
             # the same state the reference reads: the original, or the recovered copy
-            frame = _fastdlq.read_dead_letters(
+            frame = _adbc.read_dead_letters(
                 how.uri, cols, missing, timeout=_TIMEOUT,
                 max_value_bytes=MAX_VALUE_BYTES, source=clean_text(src), origin=clean_path(f),
             )
