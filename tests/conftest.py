@@ -27,3 +27,15 @@ def _close_matplotlib_figures():
 def log_engine(request) -> str:
     """Each engine of the log reader (``read_log(..., engine=)``), for the same cases."""
     return request.param
+
+
+@pytest.fixture(params=["reference", "adbc"])
+def dlq_engine(request: pytest.FixtureRequest) -> str:
+    """Each ``read_dlq`` engine in turn, for the tests run over every engine."""
+    return request.param
+
+
+@pytest.fixture(params=["reference", "numpy"])
+def analysis_engine(request: pytest.FixtureRequest) -> str:
+    """Each engine of ``increments`` and ``trend`` in turn."""
+    return request.param

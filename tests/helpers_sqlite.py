@@ -114,18 +114,19 @@ from syncstats.io import load
 from syncstats.io.dlq import _adbc as _fastdlq
 from syncstats.io.dlq import reader as dlq
 engine, call, target = sys.argv[1], sys.argv[2], sys.argv[3]
+engine = "adbc" if engine == "fast" else engine
 used = []
-if engine == "fast":
-    _fastdlq.MIN_FILE_BYTES = 0
+if engine == "adbc":
     real = _fastdlq.read_dead_letters
     def spy(uri, *a, **k):
         out = real(uri, *a, **k)
-        used.append(out is not None)
+        used.append(not isinstance(out, str))
         return out
     _fastdlq.read_dead_letters = spy
+if call == "load":
+    data = load(target, engine=engine)
 else:
-    dlq.FAST_PATH = False
-data = load(target) if call == "load" else dlq.read_dlq(target)
+    data = dlq.read_dlq(target, engine=engine)
 frame = data.dlq
 print(json.dumps({
     "rows": [[int(r.id), int(r.job_id), str(r.error_message)]
@@ -141,7 +142,8 @@ def run_reader(target: Path, *, engine: str = "reference", call: str = "read_dlq
                read_only: Path | None = None,
                no_dac: bool = False, tmpdir: Path | None = None,
                timeout: float = 60) -> dict[str, Any]:
-    """``read_dlq(target)`` (or ``load``) in a child process: its rows (id, job_id,
+    """``read_dlq(target, engine=...)`` (or ``load``; *engine* ``"fast"`` means
+    ``"adbc"``) in a child process: its rows (id, job_id,
     error_message), issues (path, kind, detail) and fast-path results (True: a frame).
 
     *read_only*: run in a private mount namespace where that folder is bind-mounted

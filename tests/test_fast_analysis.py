@@ -1,11 +1,11 @@
-"""The vectorised fast paths of ``increments`` and ``trend`` against the reference code
-and against a plain loop written here, on the sample data, hand-made defect fixtures
-(docs/formats.md) and hypothesis-generated snapshot frames.
+"""The engines of ``increments`` and ``trend`` (``engine="reference"`` and ``"numpy"``,
+through the ``analysis_engine`` fixture) against the reference engine and against a plain
+loop written here, on the sample data, hand-made defect fixtures (docs/formats.md) and
+hypothesis-generated snapshot frames.
 
-The reference implementations (``_increments_reference``, ``_trend_reference``) are the
-code the fast paths replace; the fast functions return None where they decline, and the
-tests check both that the results are identical (``check_exact``) and that the fast path
-was taken where it should be, so a silent fallback fails here.
+Results must be identical (ints, categories, times, strings exactly; float sums within
+rtol 1e-12), and ``attrs["engine"]`` must say the numpy engine ran where it should, so a
+silent fallback fails here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 import syncstats
 from syncstats import schemas
 from syncstats._time import check_freq, to_utc
-from syncstats.analysis import counters, rates
+from syncstats.analysis import _increments_numpy as inc_np
+from syncstats.analysis import _trend_numpy as trend_np
+from syncstats.analysis import rates
 from syncstats.analysis._util import utc_series
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -38,41 +40,47 @@ US = pd.Timedelta(1, "us")
 # -- helpers -------------------------------------------------------------------------
 
 
-def fast_vs_reference_increments(s: pd.DataFrame, *, expect_fast: bool = True,
+def assert_same(got: pd.DataFrame, ref: pd.DataFrame) -> None:
+    """Equal frames: float columns within rtol 1e-12 (sums in another order), the rest
+    exactly; the same attrs but ``engine``/``engine_fallback``."""
+    floats = [c for c in ref.columns if ref[c].dtype == np.float64]
+    pd.testing.assert_frame_equal(got.drop(columns=floats), ref.drop(columns=floats),
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(got[floats], ref[floats], check_exact=False, rtol=1e-12,
+                                  atol=0)
+    strip = ("engine", "engine_fallback")
+    assert ({k: v for k, v in got.attrs.items() if k not in strip}
+            == {k: v for k, v in ref.attrs.items() if k not in strip})
+
+
+def fast_vs_reference_increments(engine: str, s: pd.DataFrame, *, expect_fast: bool = True,
                                  **kw: Any) -> pd.DataFrame:
-    """Assert the fast path equals the reference on *s* (and ran, when *expect_fast* and
-    there is an interval); return the reference's result."""
+    """Assert *engine* equals the reference on *s* (and the numpy engine ran, when
+    *expect_fast* and there is an interval); return the reference's result."""
     params = {**KW, **kw}
-    ref = counters._increments_reference(s, **params)
-    fast = counters._increments_fast(s, **params)
-    if expect_fast and len(ref):
-        assert fast is not None, "the fast path declined"
-    if fast is not None:
-        pd.testing.assert_frame_equal(fast, ref, check_exact=True)
-    pd.testing.assert_frame_equal(syncstats.increments(s, **params), ref, check_exact=True)
+    ref = syncstats.increments(s, **params, engine="reference")
+    assert ref.attrs["engine"] == "reference" and "engine_fallback" not in ref.attrs
+    got = syncstats.increments(s, **params, engine=engine)
+    if engine == "numpy" and expect_fast and len(ref):
+        assert got.attrs["engine"] == "numpy", got.attrs.get("engine_fallback")
+    if got.attrs["engine"] == "reference" and engine != "reference":
+        assert got.attrs["engine_fallback"]
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)  # differences: exact
+    pd.testing.assert_frame_equal(syncstats.increments(s, **params), got, check_exact=True)
     return ref
 
 
-def fast_vs_reference_trend(inc: pd.DataFrame, freq: str, by: str | None, now: Any = None,
-                            *, expect_fast: bool = True) -> pd.DataFrame:
-    cols = [by] if by else []
+def fast_vs_reference_trend(engine: str, inc: pd.DataFrame, freq: str, by: str | None,
+                            now: Any = None, *, expect_fast: bool = True) -> pd.DataFrame:
     ref_now = to_utc(now, "now") if now is not None else None
-    offset = check_freq(freq)
-    fast = rates._trend_fast(inc, offset, cols, ref_now, "UTC", 0.95)
     kept = inc if ref_now is None else inc[inc["end"] <= ref_now]
-    if kept.empty:
-        ref = rates._empty_trend(cols)
-    else:
-        ref = rates._trend_reference(inc, freq, offset, cols, ref_now, "UTC", 0.95)
+    ref = syncstats.trend(inc, freq, by=by, now=now, engine="reference")
+    got = syncstats.trend(inc, freq, by=by, now=now, engine=engine)
     finite = np.isfinite(kept["total_processing_time"].to_numpy()).all()
-    if expect_fast and len(kept) and finite:
-        assert fast is not None, f"the fast path declined ({freq}, by={by}, now={now})"
-    if fast is not None:
-        pd.testing.assert_frame_equal(fast, ref, check_exact=True)
-        assert fast.attrs == ref.attrs  # (assert_frame_equal does not compare them)
-    got = syncstats.trend(inc, freq, by=by, now=now)
-    pd.testing.assert_frame_equal(got, ref, check_exact=True)
-    assert got.attrs == ref.attrs
+    if engine == "numpy" and expect_fast and len(kept) and finite:
+        assert got.attrs["engine"] == "numpy", (freq, by, now, got.attrs)
+    assert_same(got, ref)
+    assert_same(syncstats.trend(inc, freq, by=by, now=now), got)
     return ref
 
 
@@ -183,33 +191,33 @@ def sample() -> syncstats.SyncData:
     return syncstats.load(DATA)
 
 
-def test_sample_increments_fast_equals_reference_and_loop(sample):
+def test_sample_increments_fast_equals_reference_and_loop(sample, analysis_engine):
     s = sample.snapshots
-    ref = fast_vs_reference_increments(s)
+    ref = fast_vs_reference_increments(analysis_engine, s)
     assert set(ref["kind"].astype(str)) == {"delta", "reset", "implausible"}
     same_rows(rows_of(ref), loop_increments(s))
 
 
 @pytest.mark.parametrize(("freq", "by"), [("1h", "source"), ("15min", "source"),
                                          ("2h", None)])
-def test_sample_trend_fast_equals_reference_and_loop(sample, freq, by):
+def test_sample_trend_fast_equals_reference_and_loop(sample, freq, by, analysis_engine):
     inc = syncstats.increments(sample.snapshots)
-    t = fast_vs_reference_trend(inc, freq, by)
+    t = fast_vs_reference_trend(analysis_engine, inc, freq, by)
     check_loop_trend(t, inc, freq, by)
     latest = inc["end"].max()
     for now in (latest - pd.Timedelta("3D"), latest + pd.Timedelta("5h")):
-        fast_vs_reference_trend(inc, freq, by, now)
+        fast_vs_reference_trend(analysis_engine, inc, freq, by, now)
 
 
-def test_sample_every_snapshot_usable_takes_the_neighbour_path(sample):
+def test_sample_every_snapshot_usable_takes_the_neighbour_path(sample, analysis_engine):
     s = sample.snapshots
-    ok = counters._usable([s[c].to_numpy() for c in COUNTERS],
+    ok = inc_np._usable([s[c].to_numpy() for c in COUNTERS],
                           s["total_processing_time"].to_numpy(),
-                          counters._i8(s["snapshot_at"]), CEILING)
+                          inc_np._i8(s["snapshot_at"]), CEILING)
     clean = s[ok].reset_index(drop=True) if ok is not None else s
-    inc = fast_vs_reference_increments(clean)
+    inc = fast_vs_reference_increments(analysis_engine, clean)
     # the origin column is zero-copy slices of the input's Arrow strings
-    assert inc["origin"].tolist() == counters._increments_reference(clean, **KW)[
+    assert inc["origin"].tolist() == syncstats.increments(clean, **KW, engine="reference")[
         "origin"].tolist()
 
 
@@ -238,58 +246,61 @@ def defects_frame() -> pd.DataFrame:
     return snapshots(a + b)
 
 
-def test_defects_fixture():
+def test_defects_fixture(analysis_engine):
     s = defects_frame()
-    ref = fast_vs_reference_increments(s)
+    ref = fast_vs_reference_increments(analysis_engine, s)
     assert set(ref["kind"].astype(str)) == {"delta", "reset", "implausible"}
     same_rows(rows_of(ref), loop_increments(s))
     for by in ("source", None):
-        fast_vs_reference_trend(ref, "1h", by)
+        fast_vs_reference_trend(analysis_engine, ref, "1h", by)
     # kind's categories (delta, reset, implausible) are not in lexical order: reference
-    fast_vs_reference_trend(ref, "1h", "kind", expect_fast=False)
+    fast_vs_reference_trend(analysis_engine, ref, "1h", "kind", expect_fast=False)
 
 
-def test_both_fast_layouts_are_used(monkeypatch):
+def test_both_fast_layouts_are_used(monkeypatch, analysis_engine):
     calls: list[str] = []
     for name in ("_fill_neighbours", "_fill_gather"):
-        real = getattr(counters, name)
+        real = getattr(inc_np, name)
 
         def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
             calls.append(_name)
             return _real(*args)
 
-        monkeypatch.setattr(counters, name, spy)
+        monkeypatch.setattr(inc_np, name, spy)
     rows = []
     for src in ("a", "b"):  # counter drops without a session change, unknown sessions
         rows += [snap(hours(h), p, 1, source=src, session=None)
                  for h, p in enumerate([40, 50, 60, 3, 13, 23, 2])]
     s = snapshots(rows)
-    inc = fast_vs_reference_increments(s)
+    inc = fast_vs_reference_increments(analysis_engine, s)
     assert set(calls) == {"_fill_neighbours"}
     assert inc["kind"].astype(str).tolist().count("reset") == 4
     same_rows(rows_of(inc), loop_increments(s))
     for dtype in (object, "string[pyarrow]", "string[python]"):  # cast to str as the reference
-        fast_vs_reference_increments(s.assign(origin=s["origin"].astype(dtype)))
+        fast_vs_reference_increments(analysis_engine, s.assign(origin=s["origin"].astype(dtype)))
     calls.clear()
     shuffled = s.iloc[::-1].reset_index(drop=True)
-    fast_vs_reference_increments(shuffled)
+    fast_vs_reference_increments(analysis_engine, shuffled)
     assert set(calls) == {"_fill_gather"}
 
 
 @pytest.mark.parametrize("chunk", [3])
-def test_small_chunks_and_blocks(sample, monkeypatch, chunk):
+def test_small_chunks_and_blocks(sample, monkeypatch, chunk, analysis_engine):
     # the fast paths work in chunks of 2**20 rows and blocks of 2**14 runs: shrink them
     # so that their seams (a run or a key crossing a chunk) are crossed here
-    monkeypatch.setattr(counters, "_CHUNK", chunk)
-    monkeypatch.setattr(rates, "_CHUNK", chunk)
-    monkeypatch.setattr(rates, "_KAHAN_BLOCK", chunk)
+    monkeypatch.setattr(inc_np, "_CHUNK", chunk)
+    monkeypatch.setattr(trend_np, "_CHUNK", chunk)
     s = sample.snapshots
     for frame in (s, s.iloc[::-1].reset_index(drop=True), defects_frame()):
-        inc = fast_vs_reference_increments(frame)
-        fast_vs_reference_trend(inc, "1h", "source")
-        fast_vs_reference_trend(inc, "1D", None, inc["end"].max() - pd.Timedelta("2D"))
+        inc = fast_vs_reference_increments(analysis_engine, frame)
+        fast_vs_reference_trend(analysis_engine, inc, "1h", "source")
+        fast_vs_reference_trend(
+            analysis_engine, inc, "1D", None, inc["end"].max() - pd.Timedelta("2D")
+        )
     one = s[s["source"] == "worker-a"].reset_index(drop=True)  # reference ids sorted
-    fast_vs_reference_trend(fast_vs_reference_increments(one), "1h", "source")
+    fast_vs_reference_trend(
+        analysis_engine, fast_vs_reference_increments(analysis_engine, one), "1h", "source"
+    )
 
 
 def with_1970_interval(inc: pd.DataFrame) -> pd.DataFrame:
@@ -308,34 +319,34 @@ def check_sums(t: pd.DataFrame, inc: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize(("freq", "by"), [("1h", "source"), ("15min", None),
                                          ("1D", "source")])
-def test_long_span_trend_fast_equals_reference(sample, freq, by):
+def test_long_span_trend_fast_equals_reference(sample, freq, by, analysis_engine):
     # an interval ending in 1970 (and now in the year 4000): the zero-filled grid is cut
     # to the last MAX_FILL_BUCKETS buckets; the fast path takes it, as the reference does
     inc = with_1970_interval(syncstats.increments(sample.snapshots))
     for now in (None, "4000-01-01"):
-        t = fast_vs_reference_trend(inc, freq, by, now)
+        t = fast_vs_reference_trend(analysis_engine, inc, freq, by, now)
         groups = t[by].nunique() if by else 1
         assert len(t) <= groups * (rates.MAX_FILL_BUCKETS + inc["end"].nunique())
         check_sums(t, inc)
         if now is None:
             check_loop_trend(t, inc, freq, by)
     shuffled = inc.sample(frac=1, random_state=1).reset_index(drop=True)  # unsorted keys
-    fast_vs_reference_trend(shuffled, freq, by)
+    fast_vs_reference_trend(analysis_engine, shuffled, freq, by)
 
 
 @pytest.mark.parametrize("chunk", [3, 1 << 20])
-def test_cut_grid_fast_equals_reference(sample, monkeypatch, chunk):
+def test_cut_grid_fast_equals_reference(sample, monkeypatch, chunk, analysis_engine):
     # a tiny MAX_FILL_BUCKETS cuts the sample's own span: old buckets with data before
     # the zero-filled ones, across chunk seams, sorted and unsorted rows
-    monkeypatch.setattr(rates, "MAX_FILL_BUCKETS", 7)
-    monkeypatch.setattr(rates, "_CHUNK", chunk)
-    monkeypatch.setattr(rates, "_KAHAN_BLOCK", chunk)
+    for module in (rates, trend_np):  # the one constant, as each engine imported it
+        monkeypatch.setattr(module, "MAX_FILL_BUCKETS", 7)
+    monkeypatch.setattr(trend_np, "_CHUNK", chunk)
     s = sample.snapshots
     for frame in (s, s.iloc[::-1].reset_index(drop=True), defects_frame()):
-        inc = fast_vs_reference_increments(frame)
+        inc = fast_vs_reference_increments(analysis_engine, frame)
         inc = inc[inc["end"].dt.day % 3 != 1].reset_index(drop=True)  # empty days
         for freq, by in (("15min", None), ("1h", "source"), ("2h", "source")):
-            t = fast_vs_reference_trend(inc, freq, by)
+            t = fast_vs_reference_trend(analysis_engine, inc, freq, by)
             check_loop_trend(t, inc, freq, by)
             # per group: the buckets with data (of any group), then the last 7 all
             last = pd.date_range(end=(inc["end"].max() - US).floor(freq), periods=7,
@@ -347,25 +358,29 @@ def test_cut_grid_fast_equals_reference(sample, monkeypatch, chunk):
                 assert list(b[-len(last):]) == list(last)
                 assert set(b[:-len(last)]) == {x for x in with_data if x < last[0]}
             assert t.attrs["zero_filled_from"] <= last[0]
-        fast_vs_reference_trend(inc, "1h", "source", inc["end"].max() + pd.Timedelta("30h"))
-        fast_vs_reference_trend(inc.sample(frac=1, random_state=2).reset_index(drop=True),
+        fast_vs_reference_trend(
+            analysis_engine, inc, "1h", "source", inc["end"].max() + pd.Timedelta("30h")
+        )
+        fast_vs_reference_trend(
+            analysis_engine, inc.sample(frac=1, random_state=2).reset_index(drop=True),
                                 "1h", "source")
 
 
-def test_nat_snapshot_time_and_nan_processing_time():
+def test_nat_snapshot_time_and_nan_processing_time(analysis_engine):
     rows = [snap(hours(h), 10 * h + 10, h) for h in range(5)]
     rows[2]["snapshot_at"] = None  # a raw stderr line: no time
     rows[3]["total_processing_time"] = float("nan")  # usable; its deltas are NaN
     s = snapshots(rows)
-    inc = fast_vs_reference_increments(s)
+    inc = fast_vs_reference_increments(analysis_engine, s)
     assert inc["total_processing_time"].isna().sum() == 2
     same_rows(rows_of(inc), loop_increments(s))
     # NaN sums: the trend fast path declines (pandas skips NaN), the reference runs
-    assert rates._trend_fast(inc, check_freq("1h"), ["source"], None, "UTC", 0.95) is None
-    fast_vs_reference_trend(inc, "1h", "source")
+    declined = trend_np.trend_numpy(inc, check_freq("1h"), ["source"], None, "UTC", 0.95)
+    assert isinstance(declined, str)
+    fast_vs_reference_trend(analysis_engine, inc, "1h", "source")
 
 
-def test_unsorted_input_unused_and_unordered_categories():
+def test_unsorted_input_unused_and_unordered_categories(analysis_engine):
     rows = []
     for src, base in (("b", 50), ("a", 1000), ("c", 7)):
         rows += [snap(hours(h), base + 10 * h, h, source=src) for h in range(6)]
@@ -373,52 +388,57 @@ def test_unsorted_input_unused_and_unordered_categories():
     cats = ["c", "zz-unused", "a", "b"]
     s["source"] = s["source"].cat.set_categories(cats)
     shuffled = s.sample(frac=1, random_state=3).reset_index(drop=True)
-    inc = fast_vs_reference_increments(shuffled)
+    inc = fast_vs_reference_increments(analysis_engine, shuffled)
     # the reference sorts by category order; categories of the result are lexical
     assert inc["source"].astype(str).unique().tolist() == ["c", "a", "b"]
     assert inc["source"].cat.categories.tolist() == ["a", "b", "c"]
     same_rows(rows_of(inc), loop_increments(shuffled))
     # trend: categories out of lexical order go to the reference
     inc2 = inc.assign(source=inc["source"].cat.set_categories(["c", "a", "b"]))
-    assert rates._trend_fast(inc2, check_freq("1h"), ["source"], None, "UTC", 0.95) is None
-    fast_vs_reference_trend(inc, "1h", "source")
+    declined = trend_np.trend_numpy(inc2, check_freq("1h"), ["source"], None, "UTC", 0.95)
+    assert isinstance(declined, str)
+    fast_vs_reference_trend(analysis_engine, inc, "1h", "source")
 
 
-def test_object_dtype_categories():
+def test_object_dtype_categories(analysis_engine):
     s = defects_frame()
     cats = pd.Index(s["source"].cat.categories.tolist(), dtype=object)
     s["source"] = pd.Categorical(s["source"].astype(str), categories=cats)
     assert s["source"].cat.categories.dtype == object
-    inc = fast_vs_reference_increments(s)
+    inc = fast_vs_reference_increments(analysis_engine, s)
     inc["source"] = pd.Categorical(inc["source"].astype(str), categories=cats)
-    fast_vs_reference_trend(inc, "1h", "source")
-    t = fast_vs_reference_trend(inc, "7D", "source")  # one bucket, every cell filled
+    fast_vs_reference_trend(analysis_engine, inc, "1h", "source")
+    # one bucket, every cell filled
+    t = fast_vs_reference_trend(analysis_engine, inc, "7D", "source")
     assert t["source"].cat.categories.dtype == object  # the reference keeps the input dtype
 
 
-def test_object_origin_and_declined_frames():
+def test_object_origin_and_declined_frames(analysis_engine):
     s = defects_frame()
-    fast_vs_reference_increments(s.assign(origin=s["origin"].astype(object)))
+    fast_vs_reference_increments(analysis_engine, s.assign(origin=s["origin"].astype(object)))
     # outside the documented schema: the fast path declines, the reference decides
     as_float = s.assign(jobs_failed=s["jobs_failed"].astype("float64"))
-    assert counters._increments_fast(as_float, **KW) is None
+    assert isinstance(inc_np.increments_numpy(as_float, **KW), str)
     as_str = s.assign(source=s["source"].astype(str))
-    assert counters._increments_fast(as_str, **KW) is None
-    assert counters._increments_fast(s, **{**KW, "ceiling": 2**60}) is None
-    assert counters._increments_fast(s.drop(columns="origin"), **KW) is None
-    pd.testing.assert_frame_equal(syncstats.increments(as_str),
-                                  counters._increments_reference(as_str, **KW))
+    assert isinstance(inc_np.increments_numpy(as_str, **KW), str)
+    assert isinstance(inc_np.increments_numpy(s, **{**KW, "ceiling": 2**60}), str)
+    assert isinstance(inc_np.increments_numpy(s.drop(columns="origin"), **KW), str)
+    got = syncstats.increments(as_str)
+    assert got.attrs == {"engine": "reference", "engine_fallback":
+                         "columns not of the documented snapshot dtypes"}
+    pd.testing.assert_frame_equal(got, syncstats.increments(as_str, engine="reference"))
 
 
 def test_trend_declines_outside_utc_fixed_buckets():
     inc = syncstats.increments(defects_frame())
     off = check_freq("1h")
-    assert rates._trend_fast(inc, off, ["source"], None, "Europe/Berlin", 0.95) is None
-    assert rates._trend_fast(inc, check_freq("MS"), ["source"], None, "UTC", 0.95) is None
-    assert rates._trend_fast(inc, off, ["source"], None, "UTC", 0.95) is not None
+    assert isinstance(trend_np.trend_numpy(inc, off, ["source"], None, "Europe/Berlin", 0.95), str)
+    declined = trend_np.trend_numpy(inc, check_freq("MS"), ["source"], None, "UTC", 0.95)
+    assert isinstance(declined, str)
+    assert isinstance(trend_np.trend_numpy(inc, off, ["source"], None, "UTC", 0.95), pd.DataFrame)
 
 
-def test_trend_full_grid_keeps_the_input_categories():
+def test_trend_full_grid_keeps_the_input_categories(analysis_engine):
     # every (bucket, source) cell observed: the reference keeps the input dtype,
     # unused categories included (its reindex returns the groupby's own index)
     rows = []
@@ -426,25 +446,33 @@ def test_trend_full_grid_keeps_the_input_categories():
         rows += [snap(hours(h), 10 * h, 0, source=src) for h in range(4)]
     inc = syncstats.increments(snapshots(rows))
     inc["source"] = inc["source"].cat.add_categories(["zzz"])
-    t = fast_vs_reference_trend(inc, "1h", "source")
+    t = fast_vs_reference_trend(analysis_engine, inc, "1h", "source")
     assert t["source"].cat.categories.tolist() == ["a", "b", "zzz"]
 
 
-def test_kahan_sums_match_pandas_groupby_exactly():
-    rng = np.random.default_rng(7)
-    n = 5000
-    key = np.sort(rng.integers(0, 300, n))
-    values = rng.choice([1e16, 1.0, -1e16, 0.1, 3.3e-5, 123456.789], n) * rng.random(n)
-    # pandas' compensated kernel runs when the group ids are not sorted in row order
-    shuffled = rng.permutation(n)
-    want = pd.Series(values[shuffled]).groupby(key[shuffled], sort=True).sum().to_numpy()
-    order = np.argsort(key[shuffled], kind="stable")
-    k, v = key[shuffled][order], values[shuffled][order]
-    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
-    lengths = np.diff(np.append(starts, n))
-    got = rates._kahan_run_sums(v, starts, lengths)
-    assert (got == want).all()
-    assert not (np.add.reduceat(v, starts) == want).all()  # the plain sum differs
+@pytest.mark.parametrize("bad", ["fast", "Numpy", "", None])
+def test_bad_engine_is_refused(bad):
+    inc = syncstats.increments(defects_frame())
+    for call in (lambda: syncstats.increments(defects_frame(), engine=bad),
+                 lambda: syncstats.trend(inc, "1h", engine=bad)):
+        with pytest.raises(syncstats.exceptions.ParameterError) as info:
+            call()
+        text = str(info.value)
+        assert "\n" not in text and "engine" in text and "'numpy'" in text
+        assert repr(bad) in text
+
+
+def test_a_declined_numpy_engine_is_recorded_in_attrs(analysis_engine):
+    inc = syncstats.increments(defects_frame(), engine=analysis_engine)
+    assert inc.attrs == {"engine": analysis_engine}
+    t = syncstats.trend(inc, "1h", engine=analysis_engine)
+    assert t.attrs["engine"] == analysis_engine and "engine_fallback" not in t.attrs
+    berlin = syncstats.trend(inc, "1h", tz="Europe/Berlin", engine=analysis_engine)
+    assert berlin.attrs["engine"] == "reference"
+    if analysis_engine == "numpy":
+        assert berlin.attrs["engine_fallback"] == "a time zone other than UTC"
+    else:  # asked for: not a fallback
+        assert "engine_fallback" not in berlin.attrs
 
 
 def test_utc_series_is_a_view_with_the_schema_dtype():
@@ -506,21 +534,23 @@ def snapshot_frames(draw: Any) -> pd.DataFrame:
     return frame
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(snapshot_frames(), st.sampled_from([10, 1000]))
-def test_generated_frames_fast_equals_reference_and_loop(frame, jump_min):
-    inc = fast_vs_reference_increments(frame, jump_min=jump_min)
+def test_generated_frames_fast_equals_reference_and_loop(analysis_engine, frame, jump_min):
+    inc = fast_vs_reference_increments(analysis_engine, frame, jump_min=jump_min)
     same_rows(rows_of(inc), loop_increments(frame, jump_min=jump_min))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(snapshot_frames(), st.sampled_from(["1h", "15min", "1D", "7min"]),
        st.sampled_from(["source", None]), st.sampled_from([None, 2.0, 5.5, 100.0]))
-def test_generated_frames_trend_fast_equals_reference(frame, freq, by, now_h):
+def test_generated_frames_trend_fast_equals_reference(analysis_engine, frame, freq, by, now_h):
     inc = syncstats.increments(frame)
     if inc.empty:
         return
     now = None if now_h is None else hours(now_h)
-    t = fast_vs_reference_trend(inc, freq, by, now)
+    t = fast_vs_reference_trend(analysis_engine, inc, freq, by, now)
     if now is None:
         check_loop_trend(t, inc, freq, by)

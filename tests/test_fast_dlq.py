@@ -25,7 +25,6 @@ import pytest
 from helpers_reliability import scaled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from samples import fast_and_reference
 
 import syncstats
 import syncstats.io.dlq.reader as dlq_module
@@ -47,17 +46,17 @@ FUZZ = settings(max_examples=scaled(20, 1000), deadline=None, database=None,
 
 @contextlib.contextmanager
 def fast_path(min_bytes: int = 0, batch_rows: int | None = None) -> Iterator[list[bool]]:
-    """Force the fast path for files of any size; yield what each attempt gave (True:
-    a frame, False: declined)."""
+    """Let ``engine="auto"`` try ADBC on files of *min_bytes* or more; yield what each
+    attempt gave (True: a frame, False: declined). Patches tuning constants only."""
     calls: list[bool] = []
     real = _fastdlq.read_dead_letters
 
-    def spy(*args: Any, **kwargs: Any) -> pd.DataFrame | None:
+    def spy(*args: Any, **kwargs: Any) -> pd.DataFrame | str:
         frame = real(*args, **kwargs)
-        calls.append(frame is not None)
+        calls.append(isinstance(frame, pd.DataFrame))
         return frame
 
-    saved = (_fastdlq.MIN_FILE_BYTES, _fastdlq.BATCH_ROWS, dlq_module.FAST_PATH)
+    saved = (_fastdlq.MIN_FILE_BYTES, _fastdlq.BATCH_ROWS)
     _fastdlq.MIN_FILE_BYTES = min_bytes
     if batch_rows is not None:
         _fastdlq.BATCH_ROWS = batch_rows
@@ -66,32 +65,51 @@ def fast_path(min_bytes: int = 0, batch_rows: int | None = None) -> Iterator[lis
         yield calls
     finally:
         _fastdlq.read_dead_letters = real
-        _fastdlq.MIN_FILE_BYTES, _fastdlq.BATCH_ROWS, dlq_module.FAST_PATH = saved
+        _fastdlq.MIN_FILE_BYTES, _fastdlq.BATCH_ROWS = saved
 
 
 def outcome(path: Path | list[Path], **kw: Any) -> Any:
     """read_dlq's result, or the exception it raised (compared by type and message)."""
     try:
         return read_dlq(path, **kw)
-    except Exception as exc:  # noqa: BLE001 - both paths must fail alike
+    except Exception as exc:  # noqa: BLE001 - both engines must fail alike
         return exc
 
 
-def compare(path: Path | list[Path], batch_rows: int | None = None, **kw: Any) -> list[bool]:
-    """Read *path* with the fast path forced and with the reference; assert both give
-    the same frames and issues. Returns the fast path's attempts."""
+def without_fallbacks(issues: pd.DataFrame) -> pd.DataFrame:
+    """*issues* without the ``engine_fallback`` caveats (the reference has none); kinds as
+    str (the categories differ by the rows dropped)."""
+    out = issues[issues["kind"].astype(str) != "engine_fallback"].reset_index(drop=True)
+    return out.astype({c: str for c in out.columns
+                       if isinstance(out[c].dtype, pd.CategoricalDtype)})
+
+
+def compare(path: Path | list[Path], batch_rows: int | None = None, *,
+            engine: str = "adbc", **kw: Any) -> list[bool]:
+    """Read *path* with *engine* and with the reference; assert both give the same
+    frames and issues (but the engine's ``engine_fallback`` caveats, one per decline).
+    Returns the ADBC engine's attempts."""
     with fast_path(batch_rows=batch_rows) as calls:
-        fast, slow = fast_and_reference(dlq_module, outcome, path, **kw)
+        fast = outcome(path, engine=engine, **kw)
         attempts = list(calls)
+    slow = outcome(path, engine="reference", **kw)
     if isinstance(slow, Exception) or isinstance(fast, Exception):
         assert repr(fast) == repr(slow)
         return attempts
     schemas.validate(fast.dlq, schemas.DLQ)
     pd.testing.assert_frame_equal(fast.dlq, slow.dlq)
-    pd.testing.assert_frame_equal(fast.issues, slow.issues)
+    fallbacks = fast.issues[fast.issues["kind"].astype(str) == "engine_fallback"]
+    assert len(fallbacks) == attempts.count(False), fast.issues
+    assert fallbacks["line"].isna().all()
+    pd.testing.assert_frame_equal(without_fallbacks(fast.issues), without_fallbacks(slow.issues))
     pd.testing.assert_frame_equal(fast.snapshots, slow.snapshots)
     pd.testing.assert_frame_equal(fast.errors, slow.errors)
     return attempts
+
+
+def tried(engine: str, *attempts: bool) -> list[bool]:
+    """The ADBC attempts expected of *engine*: none for the reference."""
+    return list(attempts) if engine == "adbc" else []
 
 
 def make_db(path: Path, rows: list[tuple[Any, ...]], *, create: str = DLQ_SCHEMA,
@@ -141,15 +159,16 @@ def clean_rows(n: int, start: int = 1) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize("source", ["worker-a", "worker-b"])
-def test_sample_databases(source):
-    assert compare(DATA / source / "dlq.db") == [True]
+def test_sample_databases(source, dlq_engine):
+    assert compare(DATA / source / "dlq.db", engine=dlq_engine) == tried(dlq_engine, True)
 
 
-def test_sample_directory_with_both_sources():
-    assert compare([DATA / "worker-a" / "dlq.db", DATA / "worker-b" / "dlq.db"]) == [True, True]
+def test_sample_directory_with_both_sources(dlq_engine):
+    files = [DATA / "worker-a" / "dlq.db", DATA / "worker-b" / "dlq.db"]
+    assert compare(files, engine=dlq_engine) == tried(dlq_engine, True, True)
 
 
-def test_directory_mixing_fast_declined_and_exported_files(tmp_path):
+def test_directory_mixing_fast_declined_and_exported_files(tmp_path, dlq_engine):
     d = tmp_path / "w"
     make_db(d / "a.db", clean_rows(4))
     make_db(d / "b.db", [row(1), row(2, error_type=b"\xff")])  # declined
@@ -157,10 +176,10 @@ def test_directory_mixing_fast_declined_and_exported_files(tmp_path):
         "id,job_id,scene_id,error_type,error_message,stack_trace,retry_count,failed_at\n"
         "7,70,700,TimeoutError,timed out,,1,2026-10-01 00:00:02\n"
     )
-    assert sorted(compare(d)) == [False, True]
+    assert sorted(compare(d, engine=dlq_engine)) == tried(dlq_engine, False, True)
 
 
-def test_generated_database_in_several_batches(tmp_path):
+def test_generated_database_in_several_batches(tmp_path, dlq_engine):
     rows = clean_rows(2500)
     rows[100] = row(101, error_message="naïve ☃ \U0001f600 text", stack_trace="a\x00b")
     rows[200] = row(201, error_type="Zeta", stack_trace="")
@@ -169,21 +188,21 @@ def test_generated_database_in_several_batches(tmp_path):
     rows[500] = row(501, failed_at=None)
     rows[600] = row(601, job_id=2**63 - 1, scene_id=-(2**63), retry_count=0)
     db = make_db(tmp_path / "w" / "dlq.db", rows)
-    assert compare(db, batch_rows=1000) == [True]
-    assert compare(db) == [True]
+    assert compare(db, batch_rows=1000, engine=dlq_engine) == tried(dlq_engine, True)
+    assert compare(db, engine=dlq_engine) == tried(dlq_engine, True)
 
 
-def test_rows_not_in_time_order_are_sorted_alike(tmp_path):
+def test_rows_not_in_time_order_are_sorted_alike(tmp_path, dlq_engine):
     rows = [row(1, failed_at="2026-10-02 00:00:00"), row(2, failed_at="2026-10-01 00:00:00"),
             row(3, failed_at=None), row(4, failed_at="2026-10-01 00:00:00"),
             # the ends of the plausible window (outside it: see test_dlq_decode.py)
             row(5, failed_at="2000-01-01 00:00:00"), row(6, failed_at="2099-12-31 23:59:59")]
     db = make_db(tmp_path / "w" / "dlq.db", rows)
-    assert compare(db) == [True]
-    assert read_dlq(db).dlq["id"].tolist() == [5, 2, 4, 1, 6, 3]
+    assert compare(db, engine=dlq_engine) == tried(dlq_engine, True)
+    assert read_dlq(db, engine=dlq_engine).dlq["id"].tolist() == [5, 2, 4, 1, 6, 3]
 
 
-def test_missing_and_computed_columns(tmp_path):
+def test_missing_and_computed_columns(tmp_path, dlq_engine):
     create = ("CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, job_id INTEGER, "
               "error_type TEXT, failed_at TIMESTAMP, "
               "stack_trace TEXT GENERATED ALWAYS AS (error_type || '!') VIRTUAL)")
@@ -195,8 +214,8 @@ def test_missing_and_computed_columns(tmp_path):
                      [(1, "PlexNotFound", "2026-10-01 00:00:00"), (2, None, None)])
     conn.commit()
     conn.close()
-    assert compare(db) == [True]
-    assert len(read_dlq(db).issues) == 2  # computed + absent columns
+    assert compare(db, engine=dlq_engine) == tried(dlq_engine, True)
+    assert len(read_dlq(db, engine=dlq_engine).issues) == 2  # computed + absent columns
 
 
 def test_text_columns_without_any_value(tmp_path):
@@ -438,10 +457,10 @@ def test_busy_database_waits_for_the_timeout_then_declines(tmp_path):
         start = time.monotonic()
         frame = _fastdlq.read_dead_letters(uri, timeout=10.0, **kw)
         waited = time.monotonic() - start
-    assert frame is not None and len(frame) == 21 and waited > 0.5
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 21 and waited > 0.5
     # held past the timeout: declined (the reference then reports the lock)
     with writer(db, "BEGIN EXCLUSIVE", 15):
-        assert _fastdlq.read_dead_letters(uri, timeout=0.2, **kw) is None
+        assert isinstance(_fastdlq.read_dead_letters(uri, timeout=0.2, **kw), str)
 
 
 # --------------------------------------------------------------------------------------
@@ -574,3 +593,40 @@ def test_a_corrupt_schema_whose_error_text_is_not_utf8_is_an_issue(seed, tmp_pat
     data = syncstats.read_dlq(path)
     assert "unreadable" in set(data.issues["kind"].astype(str)), data.issues
     assert syncstats.load(tmp_path).dlq.empty
+
+
+# --------------------------------------------------------------------------------------
+# engine=: validated; a decline is an engine_fallback caveat with the reason
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["fast", "ADBC", "", None, 1])
+def test_bad_engine_is_refused(tmp_path, bad):
+    db = make_db(tmp_path / "w" / "dlq.db", clean_rows(2))
+    with pytest.raises(syncstats.exceptions.ParameterError) as info:
+        read_dlq(db, engine=bad)
+    text = str(info.value)
+    assert "\n" not in text and "engine" in text and "'adbc'" in text and repr(bad) in text
+
+
+def test_a_declined_database_is_an_engine_fallback_with_the_reason(tmp_path):
+    db = make_db(tmp_path / "w" / "dlq.db", [row(1), row(2, error_type=5)], create=UNTYPED)
+    for engine in ("adbc", "auto"):
+        with fast_path(min_bytes=0):
+            issues = read_dlq(db, engine=engine, on_error="raise").issues
+        assert issues["kind"].astype(str).tolist() == ["engine_fallback"]
+        assert pd.isna(issues["line"].iloc[0]) and issues["path"].iloc[0] == str(db)
+        assert "a text column holds a number or a BLOB" in issues["detail"].iloc[0]
+
+
+def test_a_clean_database_has_no_engine_fallback(tmp_path, dlq_engine):
+    db = make_db(tmp_path / "w" / "dlq.db", clean_rows(4))
+    assert len(read_dlq(db, engine=dlq_engine).issues) == 0
+    assert len(syncstats.load(tmp_path, engine=dlq_engine).issues) == 0
+
+
+def test_small_files_decode_jobs_and_exports_are_no_fallback(tmp_path):
+    db = make_db(tmp_path / "w" / "dlq.db", [row(1), row(2, error_type=5)], create=UNTYPED)
+    assert len(read_dlq(db).issues) == 0  # auto, below MIN_FILE_BYTES: not applicable
+    assert "engine_fallback" not in set(
+        read_dlq(db, engine="adbc", decode_jobs=True).issues["kind"].astype(str))

@@ -17,6 +17,49 @@ WindowLike = str | pd.Timedelta | Any
 
 RIGHT_CLOSED = pd.Timedelta(1, "us")
 
+#: Summed columns of ``trend`` (increments' counters and processing time).
+TREND_SUMS = [
+    "jobs_processed", "jobs_succeeded", "jobs_failed", "jobs_to_dlq",
+    "high_confidence_matches", "low_confidence_matches", "total_processing_time",
+]
+#: Buckets that :func:`~syncstats.trend` and :func:`~syncstats.error_trend` zero-fill
+#: at most, per group: the last ones, up to the bucket of the reference time. An earlier
+#: bucket appears only when it has data, so one implausible time (an interval ending in
+#: 1970 next to 2026 data, or *now* in the year 4000) cannot make a row for each of
+#: millions of empty buckets. 100,000 hourly buckets are 11 years.
+MAX_FILL_BUCKETS = 100_000
+
+
+def is_fixed(offset: pd.DateOffset) -> bool:
+    """Whether *offset* is a fixed length (a Timedelta), not a calendar offset."""
+    try:
+        pd.Timedelta(offset)
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+#: Values of ``engine=`` of :func:`~syncstats.analysis.increments` and
+#: :func:`~syncstats.analysis.trend`.
+ENGINES = ("auto", "reference", "numpy")
+
+
+def check_engine(engine: Any) -> None:
+    """Refuse an ``engine=`` value not in :data:`ENGINES` (one-line ParameterError)."""
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ParameterError(f"engine: expected one of {', '.join(map(repr, ENGINES))}, "
+                             f"found {engine!r}")
+
+
+def with_engine(frame: pd.DataFrame, engine: str, declined: str | None = None) -> pd.DataFrame:
+    """*frame* with ``attrs["engine"]`` (which engine built it) and, when the numpy engine
+    declined, ``attrs["engine_fallback"]`` (why): the analysis functions have no issues
+    frame, so a fallback is visible there."""
+    frame.attrs["engine"] = engine
+    if declined is not None:
+        frame.attrs["engine_fallback"] = declined
+    return frame
+
 
 def floor_local(times: Any, freq: Any) -> Any:
     """Floor tz-aware times (a Series or a Timestamp) to *freq* on their local wall clock.

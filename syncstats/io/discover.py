@@ -361,7 +361,7 @@ def _load_files(
             for f in kinds["logs"]:
                 issues.add(source, f, None, "not_used",
                            "log not read: this source's snapshots come from snapshot files")
-        dlq = read_dlq_files(kinds["dlq"], issues, source=source)
+        dlq = read_dlq_files(kinds["dlq"], issues, source=source, engine=engine)
         for f in kinds["ignored"]:
             issues.add(source, f, None, "ignored", _ignored_reason(f.name))
         for f in kinds["other"]:

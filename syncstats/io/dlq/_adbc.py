@@ -5,8 +5,9 @@ normalised value by value) is the reference. This path reads the same ``SELECT``
 ADBC's SQLite driver (``adbc_driver_sqlite``), which fills Arrow buffers in C, and turns
 them into the ``dlq`` frame with pyarrow and numpy: no Python object per row.
 
-It declines (returns ``None``; the caller then runs the reference on the same
-connection parameters) whenever it cannot reproduce the reference *exactly*:
+It declines (returns the reason, a str; the caller then runs the reference on the same
+connection parameters and reports an ``engine_fallback`` caveat with that reason)
+whenever it cannot reproduce the reference *exactly*:
 
 - SQLite stores any type in any column. A per-row ``typeof()`` flag computed in the same
   ``SELECT`` (no second scan) catches an INTEGER, REAL or BLOB in a text column, which
@@ -73,7 +74,7 @@ def read_dead_letters(
     max_value_bytes: int,
     source: str,
     origin: str,
-) -> pd.DataFrame | None:
+) -> pd.DataFrame | str:
     """The ``dlq`` rows of one database as the reference's ``_normalise`` builds them.
 
     Parameters
@@ -95,19 +96,20 @@ def read_dead_letters(
 
     Returns
     -------
-    DataFrame or None
+    DataFrame or str
         Columns source, id, job_id, scene_id, error_type, error_message, stack_trace,
-        retry_count, failed_at, origin (not yet conformed); None when declined.
+        retry_count, failed_at, origin (not yet conformed); when declined, why (str).
     """
     try:
         table = _fetch(uri, cols, timeout)
         return _frame(table, cols, missing, max_value_bytes, source, origin)
-    except _Declined:
-        return None
-    except Exception:  # noqa: BLE001 - any driver/Arrow error: the reference decides
+    except _Declined as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any driver/Arrow error: the reference decides
         # (busy, corrupt, a type ADBC refuses mid-stream, ...): the reference reads the
         # database again and reports what it finds, exactly as without this path.
-        return None
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return f"ADBC/Arrow error {type(exc).__name__}: {first}".rstrip(": ")
 
 
 def _fetch(uri: str, cols: list[str], timeout: float) -> pa.Table:

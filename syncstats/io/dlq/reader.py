@@ -18,20 +18,21 @@ from tqdm import tqdm
 from ... import schemas
 from ..._text import clean_path, clean_text, number_text
 from ..._time import WINDOW, plausible
-from ...exceptions import DLQError, SQLiteStateError, UnsafePickleError
+from ...exceptions import DLQError, ParameterError, SQLiteStateError, UnsafePickleError
 from ...recording.safepickle import safe_loads
 from .. import _sqlite as sqlitestate
 from .._files import expand_paths, read_bytes
 from .._issues import Issues
 from .._records import loads
 from ..syncdata import SyncData
-from . import _adbc as _fastdlq
+from . import _adbc
 
 __all__ = ["read_dlq", "is_sqlite", "has_dead_letters", "connect_readonly", "DLQ_COLUMNS"]
 
-#: Read large clean databases through ADBC and Arrow (``syncstats.io._fastdlq``); the
-#: per-row reader below is the reference, used for everything the fast path declines.
-FAST_PATH = True
+#: Values of ``engine=``: the per-row reader below is the reference; ``adbc`` reads clean
+#: databases through ADBC and Arrow (:mod:`._adbc`); ``auto`` uses it for databases of
+#: :data:`._adbc.MIN_FILE_BYTES` or more.
+ENGINES = ("auto", "reference", "adbc")
 
 #: Columns of ``dead_letters`` loaded by default (``job_data`` only with ``decode_jobs``).
 DLQ_COLUMNS = (
@@ -152,6 +153,7 @@ def read_dlq(
     source: str | None = None,
     decode_jobs: bool = False,
     on_error: str = "report",
+    engine: str = "auto",
 ) -> SyncData:
     """Read dead-letter entries from ``dlq.db`` files or CSV/JSON exports.
 
@@ -184,6 +186,15 @@ def read_dlq(
         ``syncstats._time.WINDOW`` ``bad_time``: missing, and an issue.
     on_error : {'report', 'raise'}
         As for :func:`read_snapshots`; raises :class:`~syncstats.exceptions.DLQError`.
+    engine : {'auto', 'reference', 'adbc'}
+        How SQLite databases are read: ``'reference'`` row by row through :mod:`sqlite3`;
+        ``'adbc'`` through ADBC's SQLite driver into Arrow, for every database;
+        ``'auto'`` (default) through ADBC for databases of 1 MB
+        (``_adbc.MIN_FILE_BYTES``) or more, the reference below. When ADBC declines a
+        database (see Notes) the reference reads it and an ``engine_fallback`` issue
+        (a caveat, never raised) gives the reason. Where ADBC does not apply, no issue:
+        a smaller database under ``'auto'``, *decode_jobs* (``job_data`` is decoded row
+        by row), CSV/JSON exports, and a virtual ``dead_letters`` table.
 
     Returns
     -------
@@ -192,11 +203,10 @@ def read_dlq(
 
     Notes
     -----
-    A database of 1 MB or more is read through ADBC's SQLite driver straight into
-    Arrow (``syncstats.io._fastdlq``) when ``adbc_driver_sqlite`` is installed; on
-    anything that path cannot reproduce exactly (a value of an unexpected type, text
-    that is not UTF-8, a time in another form, ...) the row-by-row reader reads the
-    database instead, so the result is the same either way.
+    The ADBC engine (:mod:`syncstats.io.dlq._adbc`) declines anything it cannot
+    reproduce exactly (a value of an unexpected type, text that is not UTF-8, a time in
+    another form, an empty table, a driver error, ...): the row-by-row reader reads the
+    database instead, so the frame is the same either way.
 
     Examples
     --------
@@ -208,6 +218,7 @@ def read_dlq(
       source  job_id error_type
     0      w       7   KeyError
     """
+    check_engine(engine)
     issues = Issues(on_error, DLQError)
     problems: list[tuple[str, str, str]] = []
     files = expand_paths(path, patterns=("*",), what="DLQ", problems=problems)
@@ -217,20 +228,31 @@ def read_dlq(
     default = source or (Path(path).name if given_dir else None)
     for where, kind, detail in problems:  # nothing in the tree skipped silently
         issues.add(default, where, None, kind, detail)
-    dlq = read_dlq_files(files, issues, source=default, decode_jobs=decode_jobs)
+    dlq = read_dlq_files(files, issues, source=default, decode_jobs=decode_jobs, engine=engine)
     return SyncData(dlq=dlq, issues=issues.frame())
 
 
+def check_engine(engine: Any) -> None:
+    """Refuse an ``engine=`` value not in :data:`ENGINES` (one-line ParameterError)."""
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise ParameterError(f"engine: expected one of {', '.join(map(repr, ENGINES))}, "
+                             f"found {engine!r}")
+
+
 def read_dlq_files(
-    files: list[Path], issues: Issues, *, source: str | None, decode_jobs: bool = False
+    files: list[Path], issues: Issues, *, source: str | None, decode_jobs: bool = False,
+    engine: str = "auto",
 ) -> pd.DataFrame:
-    """Read DLQ databases/exports into one ``dlq`` frame; issues into *issues*."""
+    """Read DLQ databases/exports into one ``dlq`` frame; issues into *issues*.
+
+    *engine* as for :func:`read_dlq`."""
+    check_engine(engine)
     default = source
     parts: list[pd.DataFrame] = []
     for f in tqdm(files, desc="dlq", unit="file", delay=1.0, disable=None, leave=False):
         src = default or f.parent.name or "default"
         if is_sqlite(f):
-            raw = _read_sqlite(f, src, decode_jobs, issues)
+            raw = _read_sqlite(f, src, decode_jobs, issues, engine)
         elif f.suffix.lower() == ".csv":
             raw = _read_csv(f, src, issues)
         elif f.name.lower().endswith(_JSON_EXPORTS):
@@ -289,25 +311,28 @@ def _not_a_dlq(f: Path, src: str, issues: Issues) -> None:
                ".csv/.json/.jsonl export; not read")
 
 
-def _fast_candidate(f: Path, decode_jobs: bool) -> bool:
-    """Whether to try :mod:`._fastdlq` on *f* (it may still decline)."""
-    if not FAST_PATH or decode_jobs:  # job_data is decoded row by row anyway
+def _fast_candidate(f: Path, decode_jobs: bool, engine: str) -> bool:
+    """Whether to try :mod:`._adbc` on *f* (it may still decline)."""
+    if engine == "reference" or decode_jobs:  # job_data is decoded row by row anyway
         return False
+    if engine == "adbc":
+        return True
     try:
-        big = os.stat(f).st_size >= _fastdlq.MIN_FILE_BYTES
+        big = os.stat(f).st_size >= _adbc.MIN_FILE_BYTES
     except OSError:
         return False
     return big  # adbc-driver-sqlite is a dependency (pyproject.toml), not an option
 
 
 def _read_sqlite(
-    f: Path, src: str, decode_jobs: bool, issues: Issues
+    f: Path, src: str, decode_jobs: bool, issues: Issues, engine: str = "auto"
 ) -> dict[str, Any] | pd.DataFrame | None:
     """The rows of *f*'s ``dead_letters``: raw columns for :func:`_normalise`, or the
     finished frame when the fast path read them; None when nothing can be loaded."""
     wanted = list(DLQ_COLUMNS) + (["job_data"] if decode_jobs else [])
     notes: list[tuple[str, str]] = []  # issues of the read that is kept
-    fast = _fast_candidate(f, decode_jobs)
+    declined: list[str] = []  # why the ADBC engine declined, reported even if unreadable
+    fast = _fast_candidate(f, decode_jobs, engine)
 
     def query(conn: sqlite3.Connection, how: sqlitestate.Committed) -> Any:
         notes.clear()
@@ -337,12 +362,14 @@ def _read_sqlite(
             # an ordinary table (a virtual one has no b-tree: rootpage 0; its values come
             # from a module, which the two SQLite builds need not share)
             # the same state the reference reads: the original, or the recovered copy
-            frame = _fastdlq.read_dead_letters(
+            frame = _adbc.read_dead_letters(
                 how.uri, cols, missing, timeout=_TIMEOUT,
                 max_value_bytes=MAX_VALUE_BYTES, source=clean_text(src), origin=clean_path(f),
             )
-            if frame is not None:
+            if isinstance(frame, pd.DataFrame):
+                declined.clear()
                 return frame
+            declined[:] = [frame]  # the last attempt's reason (a retry may run again)
         sql = f"SELECT {', '.join(cols)} FROM dead_letters ORDER BY id"
         text_cols = [c for c in _TEXT_COLUMNS if c in cols]
         # one read transaction: the BLOB census and the rows see the same snapshot
@@ -368,17 +395,25 @@ def _read_sqlite(
             conn.rollback()
         return cols, missing, rows, blobs
 
+    def fallback() -> None:
+        for reason in declined:
+            issues.add(src, f, None, "engine_fallback",
+                       f"ADBC engine declined: {reason}; read by the reference engine")
+
     try:
         result, how = sqlitestate.read_committed(f, query, timeout=_TIMEOUT,
                                                  max_value_bytes=MAX_VALUE_BYTES)
     except SQLiteStateError as exc:
+        fallback()
         # the detail names the file concerned when it is the journal or WAL
         detail = exc.detail if exc.path == str(f) else f"{exc.path}: {exc.detail}"
         issues.add(src, f, None, "unreadable", detail)
         return None
     except (sqlite3.Error, UnicodeDecodeError) as exc:  # corrupt: error text not UTF-8
+        fallback()
         issues.add(src, f, None, "unreadable", f"cannot be read (opened read-only): {exc}")
         return None
+    fallback()
     if how.caveat is not None:
         issues.add(src, f, None, "recovered_copy", how.caveat)
     for kind, detail in notes:
