@@ -21,3 +21,10 @@ def _close_matplotlib_figures():
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close("all")
+
+
+@pytest.fixture(scope="session", params=["reference", "arrow"])
+def snapshot_engine(request: pytest.FixtureRequest) -> str:
+    """Each ``engine=`` of ``read_snapshots`` (session-scoped: usable under hypothesis);
+    the equivalence tests compare its result with ``engine="reference"``'s."""
+    return request.param

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from .._dispatch import check_backend, to_dask
 from .._fsutil import describe_os_error
-from ..exceptions import InputError
+from ..exceptions import InputError, ParameterError
 from ._files import examine, special_kind
 from ._issues import Issues
 from .dlq import has_dead_letters, read_dlq_files
 from .log import LOG_PATTERNS, check_tz, read_log_files
 from .snapshots import SNAPSHOT_PATTERNS, read_snapshot_files
+from .snapshots.reader import ENGINES as SNAPSHOT_ENGINES
 from .store import is_store, read_parquet
 from .syncdata import SyncData, concat
 
@@ -301,7 +302,11 @@ def load(
     engine : str, default 'auto'
         The readers' engine: ``'auto'`` (each reader's fast engine where it applies, the
         reference elsewhere), ``'reference'``, or a reader's named engine; see
-        :func:`read_snapshots`, :func:`read_log` and :func:`read_dlq`.
+        :func:`read_snapshots`, :func:`read_log` and :func:`read_dlq`. A reader's named
+        engine applies to that reader only; the other readers take ``'auto'`` (e.g.
+        ``'arrow'``: Arrow for snapshots and histories, ``'auto'`` for logs and DLQs).
+        An ``engine_fallback`` caveat in ``issues`` names each file a fast engine left
+        to the reference.
 
     Returns
     -------
@@ -329,16 +334,27 @@ def load(
     """
     check_tz(tz)
     check_backend(backend)
+    if engine not in _LOAD_ENGINES:  # one line naming every reader's engines
+        raise ParameterError(f"engine: expected one of {', '.join(map(repr, _LOAD_ENGINES))}"
+                             f"; found {engine!r}")
     if is_store(root):
         return read_parquet(root, backend=backend)
-    data = _load_files(root, tz, on_error)
+    data = _load_files(root, tz, on_error, engine)
     if backend == "dask":
         frames = to_dask({"snapshots": data.snapshots, "errors": data.errors})
         return replace(data, **frames)
     return data
 
 
-def _load_files(root: str | os.PathLike[str], tz: str, on_error: str) -> SyncData:
+#: load's engines: "auto", "reference" and each reader's named engine (snapshots' "arrow",
+#: the log's "templates", the DLQ's "adbc").
+_LOAD_ENGINES = (*SNAPSHOT_ENGINES, "templates", "adbc")
+
+
+def _load_files(
+    root: str | os.PathLike[str], tz: str, on_error: str, engine: str = "auto"
+) -> SyncData:
+    snapshot_engine = engine if engine in SNAPSHOT_ENGINES else "auto"
     found = discover(root)
     parts: list[SyncData] = []
     problems: dict[str, list[tuple[str, Path, str, str]]] = {}
@@ -350,7 +366,8 @@ def _load_files(root: str | os.PathLike[str], tz: str, on_error: str) -> SyncDat
         for _, path, kind, detail in problems.get(source, []):
             issues.add(source, path, None, kind, detail)
         snapshots, errors = read_snapshot_files(
-            kinds["snapshots"], issues, source=source, fallback=source, discovering=True
+            kinds["snapshots"], issues, source=source, fallback=source, discovering=True,
+            engine=snapshot_engine,
         )
         if len(snapshots) == 0 and kinds["logs"]:
             snapshots, errors = read_log_files(kinds["logs"], issues, tz=tz, source=source)
