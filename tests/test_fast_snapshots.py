@@ -4,7 +4,8 @@ The reference is the per-record reader (``RecordBuilder.add`` through ``_read_co
 and the per-line history reader) with the reference frame assembly (one frame per
 part, ``pd.concat``, ``schemas.conform``): ``engine="reference"``. Each case is read
 with the engine under test (the ``snapshot_engine`` fixture) and compared with the
-reference; the engine's ``engine_fallback`` caveats aside, every comparison is exact (row order of the error rows
+reference; the engine's ``engine_fallback`` caveats aside, every comparison is exact (row
+order of the error rows
 within a snapshot included), on the sample data, on hand-made files with the defects
 of docs/formats.md (and inputs where Arrow's JSON parser and Python's disagree), and on
 generated ones. Some tests also check that the fast path is *taken* (a fast path that
