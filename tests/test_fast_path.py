@@ -74,7 +74,8 @@ def test_fast_path_declines_what_it_cannot_represent(tmp_path, snapshot_engine):
         fast, slow = both(path, snapshot_engine)
         assert_same(fast, slow)
         fallbacks = fast.issues[fast.issues["kind"] == "engine_fallback"]
-        assert len(fallbacks) == (snapshot_engine == "arrow"), name
+        # a caveat when the decline is otherwise invisible (the reference reports nothing)
+        assert len(fallbacks) == (snapshot_engine == "arrow" and slow.issues.empty), name
 
 
 _COUNTS = st.integers(min_value=-5, max_value=2**40)

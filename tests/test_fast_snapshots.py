@@ -416,8 +416,7 @@ def test_read_error_mid_file_takes_back_the_rows(tmp_path, monkeypatch):
     got = fast(tmp_path / "w")
     assert got.snapshots["origin"].tolist() == [str(tmp_path / "w" / "a.json")]
     kinds = list(got.issues["kind"].astype(str))
-    # a.json has no time in its name: left to the reference (engine_fallback)
-    assert kinds == ["engine_fallback", "time_from_mtime", "unreadable"]
+    assert kinds == ["time_from_mtime", "unreadable"]
     assert got.issues.loc[got.issues["kind"] == "unreadable", "path"].iloc[0] == str(path)
 
 

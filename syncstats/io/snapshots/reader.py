@@ -87,7 +87,8 @@ def read_snapshots(
         copies validated column-wise, the frames assembled column-wise; whatever it
         cannot reproduce exactly (a chunk with a torn line, a copy with a defect or a
         ``snapshot_at`` field, ...) is read by the reference, and an ``engine_fallback``
-        caveat (never raised) names the file and why. ``'reference'``: the per-record
+        caveat (never raised) names the file and why, unless the reference reported an
+        issue in that file (which already says why). ``'reference'``: the per-record
         reader and the reference assembly. Both give the same frames. Not tried, so no
         ``engine_fallback``: gzipped files, files the reference reports as unreadable,
         empty or not a JSON object, and paths given as ``Path`` objects off POSIX.
@@ -311,12 +312,13 @@ class _CopyBatch:
                 self.builder.add_block(_copy_block(columns, paths, start, end))
             else:
                 end = start + 1
-                reason = _copy_reason(objs[start], bool(columns["name_time_ok"][start]))
-                if reason:
-                    _declined(self.issues, self.explicit or defaults[start], paths[start],
-                              reason)
+                reported = len(self.issues.rows)
                 _read_copy(Path(paths[start]), self.builder, self.explicit, defaults[start],
                            self.issues, self.discovering)
+                reason = _copy_reason(objs[start], bool(columns["name_time_ok"][start]))
+                if reason and len(self.issues.rows) == reported:  # else its issue says why
+                    _declined(self.issues, self.explicit or defaults[start], paths[start],
+                              reason)
             start = end
 
 
@@ -631,9 +633,11 @@ def _add_history(
     issues: Issues,
 ) -> None:
     """Clean chunks as blocks; the others line by line (the reference), in file order;
-    one ``engine_fallback`` caveat for the file when a chunk was declined."""
+    one ``engine_fallback`` caveat for the file when a chunk was declined and the
+    reference reported nothing there (its issues would say why)."""
     declined: list[int] = []  # first line of each declined chunk
     chunks_seen = 0
+    reported = len(issues.rows)
     for chunk, first_line, block in iter_history(
         chunks, clean_path(f), source=source, fallback=fallback
     ):
@@ -644,7 +648,7 @@ def _add_history(
             _read_history_lines(bytes(chunk), f, builder, source, fallback, issues,
                                 start=first_line, bom=first_line == 1)
             declined.append(first_line)
-    if declined:
+    if declined and len(issues.rows) == reported:  # else the file's issues say why
         _declined(issues, source or fallback, f,
                   f"{len(declined)} of its {chunks_seen} chunk(s), the first from line "
                   f"{declined[0]} (a line it does not parse exactly as Python's json: torn, "
