@@ -74,8 +74,10 @@ def test_fast_path_declines_what_it_cannot_represent(tmp_path, snapshot_engine):
         fast, slow = both(path, snapshot_engine)
         assert_same(fast, slow)
         fallbacks = fast.issues[fast.issues["kind"] == "engine_fallback"]
-        # a caveat when the decline is otherwise invisible (the reference reports nothing)
-        assert len(fallbacks) == (snapshot_engine == "arrow" and slow.issues.empty), name
+        # a caveat when the decline is otherwise invisible: the reference reports nothing
+        # while reading the file (duplicates are found afterwards, over all files)
+        quiet = (slow.issues["kind"].astype(str) == "duplicate").all()
+        assert len(fallbacks) == (snapshot_engine == "arrow" and quiet), name
 
 
 _COUNTS = st.integers(min_value=-5, max_value=2**40)
