@@ -84,3 +84,22 @@ def require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
 
 #: Shift that turns flooring (left-closed buckets) into right-closed buckets for interval
 #: ends: ``(bucket, bucket + freq]``.
+
+
+def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
+    """*value* if it is one of *choices*; else a one-line ParameterError naming *name*.
+
+    Examples
+    --------
+    >>> check_choice("auto", "engine", ("auto", "reference"))
+    'auto'
+    >>> check_choice("fast", "engine", ("auto", "reference"))
+    Traceback (most recent call last):
+    ...
+    syncstats.exceptions.ParameterError: engine: expected one of 'auto', 'reference'; found 'fast'
+    """
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ParameterError(f"{name}: expected one of {', '.join(map(repr, choices))}; "
+                             f"found {value!r}")
+    return value

@@ -16,10 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .exceptions import ParameterError
 
 __all__ = [
+    "iso_micros",
+    "name_time_texts",
     "TIME_UNIT", "ISO_DATETIME", "EARLIEST", "LATEST", "EPOCH_MIN", "EPOCH_LIMIT", "WINDOW",
     "plausible", "parse_time_value", "to_utc", "parse_now",
     "to_timedelta", "check_freq", "format_duration",
@@ -291,6 +295,29 @@ NAME_TIME_EXTENDED = re.compile(
 )
 
 
+def name_time_texts(name: str) -> list[str]:
+    """The ISO-8601 texts of the time-like parts of a file name, in the order
+    :func:`time_from_name` tries them (extended form first, then basic, spelled as the
+    extended form: ``YYYY-MM-DDTHH:MM:SS[.f][Z|+HH:MM]``).
+
+    >>> name_time_texts("stats-20261001T130000+0200.json")
+    ['2026-10-01T13:00:00+02:00']
+    """
+    out = []
+    for rx in (NAME_TIME_EXTENDED, NAME_TIME_BASIC):
+        m = rx.search(name)
+        if not m:
+            continue
+        date, time_, frac, tz = m.group("date", "time", "frac", "tz")
+        if rx is NAME_TIME_BASIC:
+            date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+            time_ = f"{time_[:2]}:{time_[2:4]}:{time_[4:]}"
+        if tz and tz != "Z" and ":" not in tz:
+            tz = f"{tz[:3]}:{tz[3:]}"
+        out.append(f"{date}T{time_}{frac or ''}{tz or ''}")
+    return out
+
+
 def time_from_name(name: str) -> tuple[pd.Timestamp | None, bool]:
     """Capture time embedded in a file name (ISO-8601 basic or extended, ``Z`` or offset).
 
@@ -303,24 +330,48 @@ def time_from_name(name: str) -> tuple[pd.Timestamp | None, bool]:
     >>> time_from_name("stats-2026-10-01T15:00:00+02:00.json")[0]
     Timestamp('2026-10-01 13:00:00+0000', tz='UTC')
     """
-    for rx in (NAME_TIME_EXTENDED, NAME_TIME_BASIC):
-        m = rx.search(name)
-        if not m:
-            continue
-        date, time_, frac, tz = m.group("date", "time", "frac", "tz")
-        if rx is NAME_TIME_BASIC:
-            date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-            time_ = f"{time_[:2]}:{time_[2:4]}:{time_[4:]}"
-        if tz and tz != "Z" and ":" not in tz:
-            tz = f"{tz[:3]}:{tz[3:]}"
+    for text in name_time_texts(name):
         try:
-            ts = pd.Timestamp(f"{date}T{time_}{frac or ''}{tz or ''}")
+            ts = pd.Timestamp(text)
         except ValueError:
             continue
         if ts.tzinfo is None:
             return ts.tz_localize("UTC"), False
         return ts.tz_convert("UTC"), True
     return None, False
+
+
+#: The ISO-8601 forms :func:`iso_micros` hands to Arrow: those on which Arrow's parser
+#: and ``pd.Timestamp`` (the reference) agree to the microsecond.
+_ARROW_ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})?$"
+_HAS_ZONE = r"(?:Z|[+-]\d{2}:\d{2})$"
+
+
+def iso_micros(texts: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch microseconds (UTC) of ISO-8601 strings, parsed by Arrow, and a mask of the
+    values parsed: ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM]`` (no zone: UTC) inside
+    the window (:func:`plausible`). The other values (another form, an invalid date, a
+    time outside the window) are for :func:`parse_time_value` or :func:`time_from_name`,
+    which judge them.
+
+    >>> us, ok = iso_micros(["2026-10-01T13:00:00Z", "2026-10-01 15:00:00.5+02:00", "x"])
+    >>> ok.tolist(), (us[ok] // 10**6).tolist()
+    ([True, True, False], [1790859600, 1790859600])
+    """
+    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.string())
+    n = len(arr)
+    ok = pc.fill_null(pc.match_substring_regex(arr, _ARROW_ISO), False)
+    if not pc.all(ok).as_py():
+        arr = pc.if_else(ok, arr, "2000-01-01T00:00:00Z")
+    zoned = pc.if_else(pc.match_substring_regex(arr, _HAS_ZONE), arr,
+                       pc.binary_join_element_wise(arr, "Z", ""))
+    try:
+        us = pc.cast(zoned, pa.timestamp("us", "UTC")).cast(pa.int64()).to_numpy(
+            zero_copy_only=False)
+    except pa.ArrowInvalid:  # an invalid date or time somewhere: the reference, per value
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    mask = ok.to_numpy(zero_copy_only=False) & plausible(us, unit="us")
+    return np.array(us, dtype=np.int64), mask  # a writable copy: callers fill the rest
 
 
 def check_tz(tz: str) -> str:

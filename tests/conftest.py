@@ -39,3 +39,10 @@ def dlq_engine(request: pytest.FixtureRequest) -> str:
 def analysis_engine(request: pytest.FixtureRequest) -> str:
     """Each engine of ``increments`` and ``trend`` in turn."""
     return request.param
+
+
+@pytest.fixture(scope="session", params=["reference", "arrow"])
+def snapshot_engine(request: pytest.FixtureRequest) -> str:
+    """Each ``engine=`` of ``read_snapshots`` (session-scoped: usable under hypothesis);
+    the equivalence tests compare its result with ``engine="reference"``'s."""
+    return request.param

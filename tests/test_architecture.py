@@ -291,17 +291,10 @@ EXTERNAL_ALLOWED = {
 }
 
 
-#: Known violations being removed (issue 14); each entry must still occur, so that a fixed
-#: one is taken off the list.
-PENDING_CYCLES: list[list[str]] = []
-PENDING_EXTERNAL = ["syncstats/io/_records.py"]  # DatetimeArray._simple_new
 
 
 def test_no_import_cycles() -> None:
     cycles = _cycles(_edges())
-    for known in PENDING_CYCLES:
-        assert known in cycles, f"{known} is fixed: take it off PENDING_CYCLES"
-        cycles.remove(known)
     assert not cycles, "import cycles (counting lazy, TYPE_CHECKING and doctest imports):\n" + \
         "\n".join(" <-> ".join(c) for c in cycles)
 
@@ -314,10 +307,6 @@ def test_private_names_stay_in_their_folder() -> None:
 def test_only_public_api_of_other_libraries() -> None:
     external = [e for e in _attribute_violations()[1]
                 if e.rsplit(".", 1)[1].split(",")[0] not in EXTERNAL_ALLOWED]
-    for known in PENDING_EXTERNAL:
-        hits = [e for e in external if e.startswith(known + ":")]
-        assert hits, f"{known} is fixed: take it off PENDING_EXTERNAL"
-        external = [e for e in external if e not in hits]
     assert not external, "private attributes of other libraries:\n" + "\n".join(external)
 
 

@@ -36,7 +36,8 @@ def test_appends_stamped_lines_and_reads_back(tmp_path):
     data = read_snapshots(hist)
     assert data.snapshots["jobs_processed"].tolist() == [10, 11]
     assert data.snapshots["time_from"].astype(str).tolist() == ["field", "field"]
-    assert data.issues.empty
+    # absent counters: the arrow engine leaves the file to the reference (a caveat)
+    assert set(data.issues["kind"].astype(str)) <= {"engine_fallback"}
 
 
 
@@ -257,7 +258,8 @@ def test_plausible_files_are_recorded_as_read(tmp_path, obj):
     assert [type(line[k]) for k in obj] == [type(v) for v in obj.values()]  # 5.0 stays 5.0
     data = read_snapshots(hist)
     assert len(data.snapshots) == 1
-    assert data.issues.empty
+    # nothing but, where the arrow engine declines the line, its engine_fallback caveat
+    assert set(data.issues["kind"].astype(str)) <= {"engine_fallback"}
 
 
 def test_invariant_violations_are_recorded_and_flagged_by_the_audit(tmp_path):

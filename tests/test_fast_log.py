@@ -603,7 +603,7 @@ def test_read_errors(log_engine, tmp_path, monkeypatch):
 def test_bad_engine_is_refused(tmp_path):
     path = write(tmp_path / "w" / "host.log", series(2))
     for bad in ("fast", "arrow", "", None):
-        with pytest.raises(ParameterError, match=r"engine must be one of .*auto.*reference.*"
+        with pytest.raises(ParameterError, match=r"engine: expected one of .*auto.*reference.*"
                                                  r"templates.*found") as info:
             read_log(path, engine=bad)
         assert "\n" not in str(info.value)

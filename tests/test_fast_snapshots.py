@@ -2,8 +2,10 @@
 
 The reference is the per-record reader (``RecordBuilder.add`` through ``_read_copy``
 and the per-line history reader) with the reference frame assembly (one frame per
-part, ``pd.concat``, ``schemas.conform``): ``FAST_PATH = False`` and
-``FAST_FRAMES = False``. Every comparison is exact (row order of the error rows
+part, ``pd.concat``, ``schemas.conform``): ``engine="reference"``. Each case is read
+with the engine under test (the ``snapshot_engine`` fixture) and compared with the
+reference; the engine's ``engine_fallback`` caveats aside, every comparison is exact (row
+order of the error rows
 within a snapshot included), on the sample data, on hand-made files with the defects
 of docs/formats.md (and inputs where Arrow's JSON parser and Python's disagree), and on
 generated ones. Some tests also check that the fast path is *taken* (a fast path that
@@ -28,7 +30,7 @@ import syncstats.io._records as common_module
 import syncstats.io.snapshots._arrow as fast_module
 import syncstats.io.snapshots.reader as snapshots_module
 from syncstats import load, read_snapshots, schemas
-from syncstats.exceptions import SnapshotFormatError
+from syncstats.exceptions import ParameterError, SnapshotFormatError
 from syncstats.io._files import scan_tree
 from syncstats.io._issues import Issues
 from syncstats.io._records import RecordBuilder
@@ -44,50 +46,43 @@ GOOD = {
 
 def reference(path: Any, **kw: Any) -> Any:
     """read_snapshots with the per-record reader and the reference assembly."""
-    old = snapshots_module.FAST_PATH, common_module.FAST_FRAMES
-    try:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = False, False
-        return read_snapshots(path, **kw)
-    finally:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = old
+    return read_snapshots(path, engine="reference", **kw)
 
 
 def fast(path: Any, **kw: Any) -> Any:
-    old = snapshots_module.FAST_PATH, common_module.FAST_FRAMES
-    try:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = True, True
-        return read_snapshots(path, **kw)
-    finally:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = old
+    return read_snapshots(path, engine="arrow", **kw)
+
+
+def _caveats_aside(issues: pd.DataFrame) -> pd.DataFrame:
+    """*issues* without the ``engine_fallback`` rows (the only rows an engine may add),
+    with the category set a frame without them has."""
+    kept = issues[issues["kind"].astype(str) != "engine_fallback"].reset_index(drop=True)
+    return schemas.conform(kept.astype({"kind": str}), schemas.ISSUES)
 
 
 def assert_same(got: Any, want: Any) -> None:
-    for name in ("snapshots", "errors", "issues"):
+    for name in ("snapshots", "errors"):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), obj=name)
+    assert not (want.issues["kind"].astype(str) == "engine_fallback").any()
+    pd.testing.assert_frame_equal(_caveats_aside(got.issues), want.issues, obj="issues")
     schemas.validate(got.snapshots, schemas.SNAPSHOTS)
     schemas.validate(got.errors, schemas.ERRORS)
 
 
-def check(path: Any, *, variants: bool = False, **kw: Any) -> Any:
-    """Fast and reference equal; with *variants* also with one worker thread, and with
-    the fast readers but the reference assembly. Returns the fast result."""
+def check(path: Any, engine: str, *, variants: bool = False, **kw: Any) -> Any:
+    """*engine* and the reference equal; with *variants* (the arrow engine) also with one
+    worker thread. Returns the result of *engine*."""
     want = reference(path, **kw)
-    got = fast(path, **kw)
+    got = read_snapshots(path, engine=engine, **kw)
     assert_same(got, want)
-    if not variants:
+    if not variants or engine == "reference":
         return got
     old_workers = fast_module.WORKERS
-    old_frames = common_module.FAST_FRAMES
     try:
         fast_module.WORKERS = 1
-        assert_same(fast(path, **kw), want)
-        fast_module.WORKERS = old_workers
-        common_module.FAST_FRAMES = False
-        snapshots_module.FAST_PATH = True
-        assert_same(read_snapshots(path, **kw), want)
+        assert_same(read_snapshots(path, engine=engine, **kw), want)
     finally:
         fast_module.WORKERS = old_workers
-        common_module.FAST_FRAMES = old_frames
     return got
 
 
@@ -114,8 +109,8 @@ _DROP = object()
 
 @pytest.mark.parametrize("path", ["worker-a/history.jsonl", "worker-b/history.jsonl",
                                   "worker-a/snapshots", "worker-b/snapshots", "."])
-def test_sample_data(path):
-    check(DATA / path, variants=path != ".")
+def test_sample_data(path, snapshot_engine):
+    check(DATA / path, snapshot_engine, variants=path != ".")
 
 
 @pytest.mark.parametrize("worker", ["worker-a", "worker-b"])
@@ -137,14 +132,10 @@ def test_sample_copies_take_the_fast_path(monkeypatch):
     assert len(data.snapshots) > 100
 
 
-def test_load_of_the_sample():
-    old = snapshots_module.FAST_PATH, common_module.FAST_FRAMES
-    try:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = False, False
-        want = load(DATA)
-    finally:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = old
-    got = load(DATA)
+def test_load_of_the_sample(snapshot_engine):
+    want = load(DATA, engine="reference")
+    got = load(DATA, engine=snapshot_engine)
+    # the arrow engine declines nothing in the sample: no engine_fallback caveat
     for name in ("snapshots", "errors", "issues"):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), obj=name)
 
@@ -317,24 +308,24 @@ HISTORY_CASES: dict[str, str | bytes] = {
 
 
 @pytest.mark.parametrize("case", list(HISTORY_CASES))
-def test_history_cases(tmp_path, case):
+def test_history_cases(tmp_path, case, snapshot_engine):
     raw = HISTORY_CASES[case]
     path = tmp_path / "worker-x" / "history.jsonl"
     path.parent.mkdir()
     path.write_bytes(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"))
-    check(path)
+    check(path, snapshot_engine)
 
 
 @pytest.mark.parametrize("case", ["sources interleaved", "torn middle line", "source empty",
                                   "duplicate snapshots", "error names"])
-def test_history_cases_variants(tmp_path, case):
+def test_history_cases_variants(tmp_path, case, snapshot_engine):
     """A directory, an explicit source, one thread, the reference assembly."""
     path = tmp_path / "worker-x" / "history.jsonl"
     path.parent.mkdir()
     path.write_text(HISTORY_CASES[case], encoding="utf-8")  # type: ignore[arg-type]
-    check(path, variants=True)
-    check(path.parent, source="explicit", variants=True)
-    check(path.parent, source="")
+    check(path, snapshot_engine, variants=True)
+    check(path.parent, snapshot_engine, source="explicit", variants=True)
+    check(path.parent, snapshot_engine, source="")
 
 
 @pytest.mark.parametrize("case", ["clean", "compact json", "keys reordered", "int64 edges",
@@ -367,7 +358,7 @@ def test_history_cases_declined(case):
     assert any(b is None for b in blocks_of(raw)), case
 
 
-def test_chunks_decline_one_by_one(tmp_path, monkeypatch):
+def test_chunks_decline_one_by_one(tmp_path, monkeypatch, snapshot_engine):
     """A damaged line costs its chunk only; line numbers run on across chunks, reading
     order (and so every issue's order) is kept, and a chunk read line by line has its
     BOM stripped only at the start of the file."""
@@ -387,25 +378,25 @@ def test_chunks_decline_one_by_one(tmp_path, monkeypatch):
     raw = path.read_bytes()
     parts = blocks_of(raw)
     assert len(parts) > 20 and 0 < sum(b is None for b in parts) < len(parts) // 2
-    got = check(path, variants=True)
+    got = check(path, snapshot_engine, variants=True)
     assert {"torn_line", "bad_value"} <= set(got.issues["kind"].astype(str))
     assert len(got.snapshots) > 170
 
 
-def test_line_longer_than_a_chunk(tmp_path, monkeypatch):
+def test_line_longer_than_a_chunk(tmp_path, monkeypatch, snapshot_engine):
     monkeypatch.setattr(fast_module.read_chunks, "__defaults__", (64,))
     monkeypatch.setattr(fast_module.chunks_of, "__defaults__", (64,))
     path = tmp_path / "h.jsonl"
     path.write_text(line() + "\n" + line(snapshot_at="2026-10-01T01:00:00Z") + "\n")
-    check(path)
+    check(path, snapshot_engine)
 
 
-def test_gzip_history(tmp_path):
+def test_gzip_history(tmp_path, snapshot_engine):
     path = tmp_path / "h.jsonl.gz"
     path.write_bytes(gzip.compress((line() + "\n" + line()[:20]).encode()))
-    check(path)
+    check(path, snapshot_engine)
     (tmp_path / "t.jsonl.gz").write_bytes(gzip.compress(b"x" * 1000)[:30])
-    check(tmp_path)
+    check(tmp_path, snapshot_engine)
 
 
 def test_read_error_mid_file_takes_back_the_rows(tmp_path, monkeypatch):
@@ -439,11 +430,11 @@ def test_on_error_raise(tmp_path):
     assert str(got.value) == str(want.value)
 
 
-def test_non_utf8_directory_name(tmp_path):
+def test_non_utf8_directory_name(tmp_path, snapshot_engine):
     d = tmp_path / os.fsdecode(b"w\xff")
     d.mkdir()
     (d / "history.jsonl").write_text(line(source=_DROP) + "\n")
-    got = check(d)
+    got = check(d, snapshot_engine)
     assert got.snapshots["source"].astype(str).tolist() == ["w\\xff"]
 
 
@@ -537,17 +528,17 @@ def make_copies(d: Path) -> Path:
     return d
 
 
-def test_copy_cases(tmp_path):
+def test_copy_cases(tmp_path, snapshot_engine):
     d = make_copies(tmp_path / "worker-c")
-    got = check(d, variants=True)
+    got = check(d, snapshot_engine, variants=True)
     assert len(got.issues) > 15
-    check(d, source="explicit")
-    check(d, source="")
-    check(sorted(d.glob("*.json")))
-    check(str(d / "stats-2026*.json"))
+    check(d, snapshot_engine, source="explicit")
+    check(d, snapshot_engine, source="")
+    check(sorted(d.glob("*.json")), snapshot_engine)
+    check(str(d / "stats-2026*.json"), snapshot_engine)
 
 
-def test_copies_and_histories_interleave(tmp_path):
+def test_copies_and_histories_interleave(tmp_path, snapshot_engine):
     """Files read in path order: copies, a history between them, more copies."""
     d = tmp_path / "w"
     d.mkdir()
@@ -556,22 +547,16 @@ def test_copies_and_histories_interleave(tmp_path):
     (d / "b.jsonl").write_text(line(source=_DROP) + "\n" + line()[:10] + "\n")
     write_copy(d, "c-20261001T060000Z.json", {**GOOD, "jobs_failed": None})
     write_copy(d, "d-20261001T070000Z.json", GOOD)
-    check(d)
+    check(d, snapshot_engine)
 
 
-def test_discovering(tmp_path):
+def test_discovering(tmp_path, snapshot_engine):
     root = tmp_path / "root"
     make_copies(root / "worker-c")
     (root / "worker-c" / "history.jsonl").write_text(line() + "\n" + line()[:9] + "\n")
-    old = snapshots_module.FAST_PATH, common_module.FAST_FRAMES
-    try:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = False, False
-        want = load(root)
-    finally:
-        snapshots_module.FAST_PATH, common_module.FAST_FRAMES = old
-    got = load(root)
-    for name in ("snapshots", "errors", "issues"):
-        pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), obj=name)
+    want = load(root, engine="reference")
+    got = load(root, engine=snapshot_engine)
+    assert_same(got, want)
 
 
 def test_scan_tree_is_rglob(tmp_path):
@@ -642,7 +627,7 @@ def test_scan_tree_is_rglob(tmp_path):
                                     "stats-99990101T0000{:02d}Z.json"]),
                    min_size=8, max_size=8),
 )
-def test_generated_copies(tmp_path_factory, records, names):
+def test_generated_copies(tmp_path_factory, records, names, snapshot_engine):
     d = tmp_path_factory.mktemp("copies") / "worker"
     d.mkdir()
     for i, rec in enumerate(records):
@@ -650,7 +635,7 @@ def test_generated_copies(tmp_path_factory, records, names):
         data = json.dumps(rec).encode()
         write_copy(d, name, gzip.compress(data) if name.endswith(".gz") else data)
         os.utime(d / name, (1790812800 + i, 1790812800 + i))
-    check(d)
+    check(d, snapshot_engine)
 
 
 # --------------------------------------------------------------------------------------
@@ -686,7 +671,7 @@ _DAMAGE = st.sampled_from([None, None, "torn", "blank", "crlf", "bad_type", "bom
 @given(records=st.lists(_RECORD, min_size=1, max_size=25), times=_TIMES, damage=_DAMAGE,
        seed=st.integers(0, 2**31), compact=st.booleans(), chunk=st.sampled_from([0, 300]))
 def test_generated_histories(tmp_path_factory, records, times, damage, seed, compact,
-                             chunk):
+                             chunk, snapshot_engine):
     rng = np.random.default_rng(seed)
     out = []
     for i, rec in enumerate(records):
@@ -724,7 +709,7 @@ def test_generated_histories(tmp_path_factory, records, times, damage, seed, com
         if chunk:
             fast_module.chunks_of.__defaults__ = (chunk,)
             fast_module.read_chunks.__defaults__ = (chunk,)
-        check(path)
+        check(path, snapshot_engine)
     finally:
         fast_module.chunks_of.__defaults__, fast_module.read_chunks.__defaults__ = old
 
@@ -745,14 +730,9 @@ def _columns(n: int, source: Any, times: Any) -> dict[str, Any]:
 
 
 def _builder_frames(fill: Any, fast_frames: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    old = common_module.FAST_FRAMES
-    try:
-        common_module.FAST_FRAMES = fast_frames
-        builder = RecordBuilder(Issues("report"))
-        fill(builder)
-        return builder.frames()
-    finally:
-        common_module.FAST_FRAMES = old
+    builder = RecordBuilder(Issues("report"), columnwise=fast_frames)
+    fill(builder)
+    return builder.frames()
 
 
 def test_add_columns_lines_and_assembly():
@@ -812,7 +792,7 @@ def test_a_test_of_this_file_can_fail(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fast_module, "_parse_iso", off_by_one)
     with pytest.raises(AssertionError):
-        check(path)
+        check(path, "arrow")
 
 
 @pytest.mark.parametrize("ordered", [True, False])
@@ -832,7 +812,7 @@ def test_assembly_in_pieces(tmp_path, monkeypatch, ordered):
                          errors_by_type={"E": i} if i % 4 else {}))
     path = tmp_path / "h.jsonl"
     path.write_text("\n".join(rows) + "\n")
-    check(path, variants=True)
+    check(path, "arrow", variants=True)
     assert bool(calls) == ordered
 
 
@@ -849,3 +829,56 @@ def test_copy_times_is_time_from_name(names):
             want = time_from_name(name)[0]
             if good:
                 assert want is not None and pd.Timestamp(value, unit="us", tz="UTC") == want
+
+
+# --------------------------------------------------------------------------------------
+# engine=
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["fast", "Arrow", "", None, 1])
+def test_bad_engine_is_refused(tmp_path, bad):
+    with pytest.raises(ParameterError) as exc:
+        read_snapshots(tmp_path, engine=bad)
+    message = str(exc.value)
+    assert "\n" not in message and "engine" in message and repr(bad) in message
+    assert all(repr(e) in message for e in ("auto", "reference", "arrow"))
+    with pytest.raises(ParameterError, match="engine"):
+        load(tmp_path, engine=bad)
+
+
+def _fallbacks(data: Any) -> pd.DataFrame:
+    return data.issues[data.issues["kind"].astype(str) == "engine_fallback"]
+
+
+def test_engine_fallback_when_arrow_declines(tmp_path):
+    """A history chunk with an escaped string and a copy with a snapshot_at field: the
+    arrow engine leaves them to the reference, and says so once per file (a caveat: it
+    never raises)."""
+    d = tmp_path / "w"
+    d.mkdir()
+    history = d / "history.jsonl"
+    history.write_text(line() + "\n" + line(source="a\\nb") + "\n"
+                       + line(snapshot_at="2026-10-01T01:00:00Z") + "\n")
+    write_copy(d, "stats-20261001T020000Z.json", {**GOOD, "snapshot_at": "2026-10-01T02:00Z"})
+    write_copy(d, "stats-20261001T030000Z.json", GOOD)  # clean: read column-wise
+    for on_error in ("report", "raise"):
+        got = read_snapshots(d, engine="auto", on_error=on_error)
+        assert_same(got, reference(d, on_error=on_error))
+        fb = _fallbacks(got)
+        assert fb["path"].tolist() == [str(history), str(d / "stats-20261001T020000Z.json")]
+        assert fb["line"].isna().all()
+        assert "1 of its 1 chunk(s), the first from line 1" in fb["detail"].iloc[0]
+        assert "snapshot_at field" in fb["detail"].iloc[1]
+    assert _fallbacks(reference(d)).empty
+
+
+def test_no_engine_fallback_on_a_clean_history(tmp_path):
+    d = tmp_path / "w"
+    d.mkdir()
+    (d / "history.jsonl").write_text("".join(
+        line(snapshot_at=f"2026-10-01T00:{m:02d}:00Z") + "\n" for m in range(30)))
+    write_copy(d, "stats-20261001T020000Z.json", GOOD)
+    got = check(d, "auto")
+    assert _fallbacks(got).empty
+    assert _fallbacks(load(DATA)).empty  # nor on the sample data

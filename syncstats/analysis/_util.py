@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schemas
+from .._checks import check_choice
 from .._time import check_freq, check_tz, to_timedelta, to_utc  # noqa: F401 (for rates.py)
 from ..exceptions import ParameterError
 
@@ -46,9 +47,7 @@ ENGINES = ("auto", "reference", "numpy")
 
 def check_engine(engine: Any) -> None:
     """Refuse an ``engine=`` value not in :data:`ENGINES` (one-line ParameterError)."""
-    if not isinstance(engine, str) or engine not in ENGINES:
-        raise ParameterError(f"engine: expected one of {', '.join(map(repr, ENGINES))}, "
-                             f"found {engine!r}")
+    check_choice(engine, "engine", ENGINES)
 
 
 def with_engine(frame: pd.DataFrame, engine: str, declined: str | None = None) -> pd.DataFrame:

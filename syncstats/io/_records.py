@@ -3,11 +3,8 @@ column blocks the fast engines fill (the column form), and their assembly into f
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import math
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +35,6 @@ def loads(raw: bytes | str) -> Any:
 
 _INT64_MAX = schemas.int64_max()
 _NAT = np.iinfo(np.int64).min
-
-#: Assemble the frames column-wise (:func:`assemble_blocks`). False: the reference
-#: assembly (one frame per part, ``pd.concat``, :func:`~syncstats.schemas.conform`),
-#: kept for the tests that compare the two.
-FAST_FRAMES = True
 
 
 @dataclass
@@ -106,8 +98,12 @@ class RecordBuilder:
     counters included) except where they cannot be represented, which is an issue.
     """
 
-    def __init__(self, issues: Issues):
+    def __init__(self, issues: Issues, *, columnwise: bool = True):
+        """*columnwise*: :meth:`frames` assembles column-wise (:func:`assemble_blocks`);
+        False: the reference assembly (one frame per part, ``pd.concat``,
+        :func:`~syncstats.schemas.conform`), the ``"reference"`` engine's."""
         self.issues = issues
+        self.columnwise = columnwise
         self.cols: dict[str, list[Any]] = {
             k: []
             for k in (
@@ -376,7 +372,7 @@ class RecordBuilder:
         this again returns the same frames; adding rows after it is an error.
         """
         self._flush()
-        if not FAST_FRAMES:
+        if not self.columnwise:
             return _reference_frames(self.chunks)
         if self._assembled is not None:
             if self.chunks:
@@ -487,14 +483,9 @@ def _categorical(codes: np.ndarray, cats: pd.Index) -> pd.Categorical:
 
 
 def _utc(micros: np.ndarray) -> pd.arrays.DatetimeArray:
-    """Epoch microseconds as a UTC datetime array, without a copy when pandas allows it
-    (two copies of a column of millions, with the page faults of fresh memory, were a
-    tenth of the assembly)."""
-    values = micros.view("M8[us]")
-    try:
-        return pd.arrays.DatetimeArray._simple_new(values, dtype=schemas.UTC_DTYPE)
-    except (AttributeError, TypeError, ValueError):  # another pandas: the public way
-        return pd.array(values).tz_localize("UTC")
+    """Epoch microseconds as a UTC datetime array (public API: a view of the int64
+    values as ``M8[us]``, localised to UTC; pandas does not copy a UTC localisation)."""
+    return pd.array(micros.view("M8[us]")).tz_localize("UTC")
 
 
 def _take(values: np.ndarray, perm: np.ndarray | None) -> np.ndarray:
@@ -509,28 +500,11 @@ def origin_strings(lines: np.ndarray, prefix: str) -> pa.Array:
     )
 
 
-def _malloc_trim_function() -> Any:
-    """glibc's ``malloc_trim``, or None elsewhere."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError, TypeError):
-        return None
-
-
-_MALLOC_TRIM = _malloc_trim_function() if sys.platform.startswith("linux") else None
-
-
 def release_memory() -> None:
-    """Give the memory freed so far back to the system, before a large allocation.
-
-    Peak RSS: Arrow's pool keeps the blocks it freed (the parsed tables), and glibc
-    keeps freed heap memory (the intermediate numpy arrays); neither can be reused by
-    the other, so without this they add to the peak of the frames being built.
-    """
+    """Give the blocks Arrow's pool keeps (the parsed tables) back before a large
+    allocation (peak RSS). Only syncstats' own Arrow memory: no process-wide call such
+    as glibc's ``malloc_trim`` from a library function."""
     pa.default_memory_pool().release_unused()
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def assemble_blocks(blocks: list[ColumnBlock]) -> tuple[pd.DataFrame, pd.DataFrame]:

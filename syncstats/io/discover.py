@@ -13,14 +13,18 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .._checks import check_choice
 from .._dispatch import check_backend, to_dask
 from .._fsutil import describe_os_error
 from ..exceptions import InputError
 from ._files import examine, special_kind
 from ._issues import Issues
 from .dlq import has_dead_letters, read_dlq_files
+from .dlq.reader import ENGINES as DLQ_ENGINES
+from .log import ENGINES as LOG_ENGINES
 from .log import LOG_PATTERNS, check_tz, read_log_files
 from .snapshots import SNAPSHOT_PATTERNS, read_snapshot_files
+from .snapshots.reader import ENGINES as SNAPSHOT_ENGINES
 from .store import is_store, read_parquet
 from .syncdata import SyncData, concat
 
@@ -301,7 +305,11 @@ def load(
     engine : str, default 'auto'
         The readers' engine: ``'auto'`` (each reader's fast engine where it applies, the
         reference elsewhere), ``'reference'``, or a reader's named engine; see
-        :func:`read_snapshots`, :func:`read_log` and :func:`read_dlq`.
+        :func:`read_snapshots`, :func:`read_log` and :func:`read_dlq`. A reader's named
+        engine applies to that reader only; the other readers take ``'auto'`` (e.g.
+        ``'arrow'``: Arrow for snapshots and histories, ``'auto'`` for logs and DLQs).
+        An ``engine_fallback`` caveat in ``issues`` names each file a fast engine left
+        to the reference.
 
     Returns
     -------
@@ -329,6 +337,7 @@ def load(
     """
     check_tz(tz)
     check_backend(backend)
+    check_choice(engine, "engine", _LOAD_ENGINES)  # one line naming every reader's engines
     if is_store(root):
         return read_parquet(root, backend=backend)
     data = _load_files(root, tz, on_error, engine)
@@ -338,9 +347,18 @@ def load(
     return data
 
 
+#: load's engines: "auto", "reference" and each reader's named engine (snapshots' "arrow",
+#: the log's "templates", the DLQ's "adbc").
+_LOAD_ENGINES = tuple(dict.fromkeys((*SNAPSHOT_ENGINES, *LOG_ENGINES, *DLQ_ENGINES)))
+
+
 def _load_files(
     root: str | os.PathLike[str], tz: str, on_error: str, engine: str = "auto"
 ) -> SyncData:
+    # a reader's named engine applies to that reader; the others take their default
+    snapshot_engine = engine if engine in SNAPSHOT_ENGINES else "auto"
+    log_engine = engine if engine in LOG_ENGINES else "auto"
+    dlq_engine = engine if engine in DLQ_ENGINES else "auto"
     found = discover(root)
     parts: list[SyncData] = []
     problems: dict[str, list[tuple[str, Path, str, str]]] = {}
@@ -352,16 +370,17 @@ def _load_files(
         for _, path, kind, detail in problems.get(source, []):
             issues.add(source, path, None, kind, detail)
         snapshots, errors = read_snapshot_files(
-            kinds["snapshots"], issues, source=source, fallback=source, discovering=True
+            kinds["snapshots"], issues, source=source, fallback=source, discovering=True,
+            engine=snapshot_engine,
         )
         if len(snapshots) == 0 and kinds["logs"]:
             snapshots, errors = read_log_files(kinds["logs"], issues, tz=tz, source=source,
-                                               engine=engine)
+                                               engine=log_engine)
         else:
             for f in kinds["logs"]:
                 issues.add(source, f, None, "not_used",
                            "log not read: this source's snapshots come from snapshot files")
-        dlq = read_dlq_files(kinds["dlq"], issues, source=source, engine=engine)
+        dlq = read_dlq_files(kinds["dlq"], issues, source=source, engine=dlq_engine)
         for f in kinds["ignored"]:
             issues.add(source, f, None, "ignored", _ignored_reason(f.name))
         for f in kinds["other"]:

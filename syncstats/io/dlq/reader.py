@@ -16,9 +16,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from ... import schemas
+from ..._checks import check_choice
 from ..._text import clean_path, clean_text, number_text
 from ..._time import WINDOW, plausible
-from ...exceptions import DLQError, ParameterError, SQLiteStateError, UnsafePickleError
+from ...exceptions import DLQError, SQLiteStateError, UnsafePickleError
 from ...recording.safepickle import safe_loads
 from .. import _sqlite as sqlitestate
 from .._files import expand_paths, read_bytes
@@ -234,9 +235,7 @@ def read_dlq(
 
 def check_engine(engine: Any) -> None:
     """Refuse an ``engine=`` value not in :data:`ENGINES` (one-line ParameterError)."""
-    if not isinstance(engine, str) or engine not in ENGINES:
-        raise ParameterError(f"engine: expected one of {', '.join(map(repr, ENGINES))}, "
-                             f"found {engine!r}")
+    check_choice(engine, "engine", ENGINES)
 
 
 def read_dlq_files(

@@ -11,8 +11,9 @@ from typing import IO, Any
 import pandas as pd
 from tqdm import tqdm
 
+from ..._checks import check_choice
 from ..._time import check_tz
-from ...exceptions import LogFormatError, ParameterError
+from ...exceptions import LogFormatError
 from .._files import expand_paths
 from .._issues import Issues
 from .._records import RecordBuilder
@@ -40,9 +41,7 @@ ENGINES = ("auto", "reference", "templates")
 
 def check_engine(engine: str) -> str:
     """*engine* if it is one of :data:`ENGINES`, else a one-line ``ParameterError``."""
-    if engine not in ENGINES:
-        raise ParameterError(f"engine must be one of {ENGINES}, found {engine!r}")
-    return engine
+    return check_choice(engine, "engine", ENGINES)
 
 
 def _stats_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:

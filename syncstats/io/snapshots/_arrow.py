@@ -44,7 +44,7 @@ import pyarrow.json as pj
 
 from ... import schemas
 from ..._text import clean_text
-from ..._time import NAME_TIME_BASIC, NAME_TIME_EXTENDED, parse_time_value, plausible, utc_index
+from ..._time import iso_micros, name_time_texts, parse_time_value, plausible, utc_index
 from .._records import ColumnBlock, gather_order, origin_strings
 
 __all__ = [
@@ -101,115 +101,10 @@ _EMPTY_ERRORS = (np.zeros(0, np.int64), np.zeros(0, np.int32), [], np.zeros(0, n
 # --------------------------------------------------------------------------------------
 
 
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    mp = (m + 9) % 12
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-#: positions of the digits of "YYYY-MM-DDTHH:MM:SS" and their weights per field
-_DIGIT_POS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-_WEIGHTS = np.zeros((14, 6), dtype=np.int64)
-for _field, (_lo, _n) in enumerate([(0, 4), (4, 2), (6, 2), (8, 2), (10, 2), (12, 2)]):
-    _WEIGHTS[_lo : _lo + _n, _field] = 10 ** np.arange(_n - 1, -1, -1)
-_SEP_POS = [4, 7, 13, 16]
-_SEP_VAL = np.frombuffer(b"--::", dtype=np.uint8)
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-def _small_number(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of a digit matrix as numbers, and whether every byte is a digit."""
-    d = mat.astype(np.int64) - 48
-    ok = ((d >= 0) & (d <= 9)).all(axis=1)
-    return d @ 10 ** np.arange(mat.shape[1] - 1, -1, -1), ok
-
-
-def _iso_fixed(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch microseconds of ISO-8601 strings of one length (rows of *mat*), and a mask of
-    the rows parsed: ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]``.
-
-    A row outside these forms, or whose value :func:`parse_time_value` might judge
-    otherwise (a year outside 1900-2200, an invalid date or time, a time outside the
-    window of ``syncstats._time.plausible``), is not parsed here;
-    the caller parses it with the reference function.
-    """
-    n, width = mat.shape
-    if width < 19:
-        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
-    digits = mat[:, _DIGIT_POS].astype(np.int64) - 48
-    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
-    year, month, day, hour, minute, second = (digits @ _WEIGHTS).T
-    ok &= (mat[:, _SEP_POS] == _SEP_VAL).all(axis=1)
-    ok &= (mat[:, 10] == 0x54) | (mat[:, 10] == 0x20)  # "T" or " "
-    ok &= (year >= 1900) & (year <= 2200) & (month >= 1) & (month <= 12)
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59) & (day >= 1)
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    ok &= day <= _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    frac = np.zeros(n, dtype=np.int64)
-    offset = np.zeros(n, dtype=np.int64)
-    if width == 20:  # the form syncstats writes: ...Z
-        ok &= mat[:, 19] == 0x5A
-    elif width > 19:
-        # optional fraction of 1-6 digits
-        zone_at = np.full(n, 19)
-        has_frac = (mat[:, 19] == 0x2E) | (mat[:, 19] == 0x2C)  # "." or ","
-        if has_frac.any():
-            tail = mat[:, 20:].astype(np.int64) - 48
-            isdig = (tail >= 0) & (tail <= 9)
-            run = np.where(isdig.all(axis=1), isdig.shape[1], np.argmin(isdig, axis=1))
-            ok &= ~has_frac | ((run >= 1) & (run <= 6))
-            for k in range(min(6, tail.shape[1])):
-                frac = np.where(has_frac & (k < run), frac * 10 + tail[:, k], frac)
-            frac = np.where(has_frac, frac * 10 ** np.clip(6 - run, 0, 6), 0)
-            zone_at = np.where(has_frac, 20 + run, 19)
-        # zone: none, "Z" or "+HH:MM" / "-HH:MM"
-        zlen = width - zone_at
-        rows = np.arange(n)
-        z_ok = (zlen == 0) | ((zlen == 1) & (mat[rows, np.minimum(zone_at, width - 1)] == 0x5A))
-        six = zlen == 6
-        if six.any():
-            zm = mat[rows[:, None], np.minimum(zone_at[:, None] + np.arange(6), width - 1)]
-            oh, okh = _small_number(zm[:, 1:3])
-            om, okm = _small_number(zm[:, 4:6])
-            good = (
-                six & ((zm[:, 0] == 0x2B) | (zm[:, 0] == 0x2D)) & okh & okm
-                & (zm[:, 3] == 0x3A) & (oh <= 23) & (om <= 59)
-            )
-            sign = np.where(zm[:, 0] == 0x2D, -1, 1)
-            offset = np.where(good, sign * (oh * 3600 + om * 60) * 1_000_000, 0)
-            z_ok |= good
-        ok &= z_ok
-    days = _days_from_civil(year, month, np.where(ok, day, 1))
-    us = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000 + frac) - offset
-    ok &= plausible(us, unit="us")  # outside the window: the reference function judges it
-    return us, ok
-
-
 def _parse_iso(col: pa.Array) -> np.ndarray | None:
     """``snapshot_at`` strings to epoch microseconds (UTC), exactly as
     :func:`~syncstats._time.parse_time_value` reads them; None if one is not a time."""
-    n = len(col)
-    offsets = np.frombuffer(col.buffers()[1], dtype=np.int32, count=n + 1, offset=col.offset * 4)
-    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
-    lengths = np.diff(offsets)
-    out = np.empty(n, dtype=np.int64)
-    done = np.zeros(n, dtype=bool)
-    for width in np.unique(lengths):
-        if width == 0:
-            return None
-        rows = np.flatnonzero(lengths == width)
-        if len(rows) == n:
-            mat = data[offsets[0] : offsets[-1]].reshape(n, width)
-        else:
-            mat = data[offsets[rows][:, None] + np.arange(width)]
-        us, ok = _iso_fixed(mat)
-        out[rows[ok]] = us[ok]
-        done[rows[ok]] = True
+    out, done = iso_micros(col)  # Arrow's parser, for the forms it reads as pandas does
     rest = np.flatnonzero(~done)
     if len(rest):  # other forms (or borderline values): the reference function, per value
         texts = col.take(pa.array(rest)).to_pylist()
@@ -660,66 +555,9 @@ def iter_history(
 # --------------------------------------------------------------------------------------
 
 
-def _name_time_text(name: str) -> str | None:
-    """The ISO text :func:`~syncstats._time.time_from_name` makes of the first
-    time-like part of *name* (its first attempt; None when there is none)."""
-    # the extended form has colons: without one, only the basic form can match
-    m = NAME_TIME_EXTENDED.search(name) if ":" in name else None
-    basic = m is None
-    if basic:
-        m = NAME_TIME_BASIC.search(name)
-        if m is None:
-            return None
-    date, time_, frac, tz = m.group("date", "time", "frac", "tz")
-    if basic:
-        date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-        time_ = f"{time_[:2]}:{time_[2:4]}:{time_[4:]}"
-    if tz and tz != "Z" and ":" not in tz:
-        tz = f"{tz[:3]}:{tz[3:]}"
-    return f"{date}T{time_}{frac or ''}{tz or ''}"
-
-
-def _shape_texts(mat: np.ndarray) -> np.ndarray | None:
-    """ISO texts (a byte matrix) of ASCII names of one *shape* (the same bytes but for
-    which digits): the regular expressions test only whether a byte is a digit or which
-    other byte it is, so they match every such name at the same places, which the first
-    name shows. None when it holds no time."""
-    first = mat[0].tobytes().decode("ascii")
-    m = NAME_TIME_EXTENDED.search(first) if ":" in first else None
-    basic = m is None
-    if basic:
-        m = NAME_TIME_BASIC.search(first)
-        if m is None:
-            return None
-    # each byte of the text: a column of the name (int) or a literal (str)
-    d0, t0 = m.start("date"), m.start("time")
-    parts: list[int | str] = []
-    if basic:  # as time_from_name spells it: YYYY-MM-DDTHH:MM:SS
-        parts += [d0, d0 + 1, d0 + 2, d0 + 3, "-", d0 + 4, d0 + 5, "-", d0 + 6, d0 + 7, "T",
-                  t0, t0 + 1, ":", t0 + 2, t0 + 3, ":", t0 + 4, t0 + 5]
-    else:
-        parts += [*range(d0, m.end("date")), "T", *range(t0, m.end("time"))]
-    if m.group("frac"):
-        parts += range(*m.span("frac"))
-    tz = m.group("tz")
-    if tz:
-        z0, z1 = m.span("tz")
-        if tz == "Z" or ":" in tz:
-            parts += range(z0, z1)
-        else:
-            parts += [z0, z0 + 1, z0 + 2, ":", z0 + 3, z0 + 4]
-    out = np.empty((len(mat), len(parts)), dtype=np.uint8)
-    for k, part in enumerate(parts):
-        out[:, k] = ord(part) if isinstance(part, str) else mat[:, part]
-    return out
-
-
 def copy_times(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Capture times in file names, as :func:`~syncstats._time.time_from_name`
     reads them.
-
-    Names of one shape (``stats-YYYYMMDDTHHMMSSZ.json``, whatever the digits) are read
-    all at once as a byte matrix; other names one by one.
 
     Parameters
     ----------
@@ -730,8 +568,8 @@ def copy_times(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     -------
     (numpy.ndarray, numpy.ndarray)
         Epoch microseconds (UTC) and whether each name was parsed here; a name that was
-        not (no time, or a form or value :func:`_iso_fixed` leaves alone) is for the
-        reference function.
+        not (no time, or a form or value :func:`~syncstats._time.iso_micros` leaves
+        alone) is for the reference function.
 
     Examples
     --------
@@ -739,39 +577,7 @@ def copy_times(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     >>> ok.tolist(), us[0] == 1790859600 * 10**6
     ([True, False], np.True_)
     """
-    n = len(names)
-    us = np.zeros(n, dtype=np.int64)
-    ok = np.zeros(n, dtype=bool)
-    if not n:
-        return us, ok
-    lengths = np.fromiter(map(len, names), dtype=np.int64, count=n)
-    try:
-        blob = np.frombuffer("".join(names).encode("ascii"), dtype=np.uint8)
-    except UnicodeEncodeError:
-        blob = None
-    starts = np.cumsum(lengths) - lengths
-    for width in np.unique(lengths):
-        rows = np.flatnonzero(lengths == width)
-        if blob is None or width == 0:
-            break
-        mat = blob[starts[rows][:, None] + np.arange(width)]
-        shape = np.where((mat >= 0x30) & (mat <= 0x39), 0x30, mat).astype(np.uint8)
-        if (shape == shape[0]).all():  # usually: one shape
-            which, kinds = np.zeros(len(rows), dtype=np.intp), 1
-        else:
-            _, which = np.unique(np.ascontiguousarray(shape).view(f"V{width}").ravel(),
-                                 return_inverse=True)
-            kinds = int(which.max()) + 1
-        for k in range(kinds):
-            pick = rows[which.ravel() == k]
-            made = _shape_texts(blob[starts[pick][:, None] + np.arange(width)])
-            if made is not None:
-                us[pick], ok[pick] = _iso_fixed(made)
-        lengths[rows] = -1  # done
-    for i in np.flatnonzero(lengths >= 0):  # the names that are not ASCII
-        text = _name_time_text(names[i])
-        if text is not None and text.isascii():
-            values, good = _iso_fixed(np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-                                      .reshape(1, len(text)))
-            us[i], ok[i] = values[0], good[0]
-    return us, ok
+    # one spelling of a name's time (syncstats._time.name_time_texts, which
+    # time_from_name tries), parsed by Arrow; the rest is the reference function's
+    texts = [next(iter(name_time_texts(name)), None) for name in names]
+    return iso_micros(texts)

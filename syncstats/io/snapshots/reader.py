@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ... import schemas
+from ..._checks import check_choice
 from ..._text import clean_path, clean_text
 from ..._time import WINDOW, parse_time_value, plausible, time_from_name
 from ...exceptions import SnapshotFormatError
@@ -24,17 +25,33 @@ from .._records import STATS_KEYS, ColumnBlock, RecordBuilder, loads
 from ..syncdata import SyncData
 from ._arrow import chunks_of, copy_times, iter_history, read_chunks
 
-__all__ = ["read_snapshots", "SNAPSHOT_PATTERNS", "is_history"]
+__all__ = ["read_snapshots", "SNAPSHOT_PATTERNS", "ENGINES", "check_engine", "is_history"]
 
-#: Parse clean JSON Lines histories with Arrow (:mod:`syncstats.io._fast`) and validate
-#: snapshot copies column-wise; the per-record readers below are the reference and
-#: handle every file (or chunk) the fast paths decline.
-FAST_PATH = True
+#: ``engine=`` values. ``"arrow"`` (what ``"auto"`` picks): JSON Lines histories parsed
+#: by Arrow (:mod:`._arrow`), copies validated column-wise, frames assembled column-wise;
+#: the per-record readers below are the reference and read every file (or chunk) the
+#: Arrow engine declines (an ``engine_fallback`` issue says so). ``"reference"``: the
+#: per-record readers and the reference frame assembly only.
+ENGINES = ("auto", "reference", "arrow")
 #: The copies' fast path spells paths as POSIX strings.
 _POSIX = os.sep == "/"
 
 #: File names a directory search picks up as snapshots or histories.
 SNAPSHOT_PATTERNS = ("*.json", "*.json.gz", "*.jsonl", "*.jsonl.gz", "*.ndjson", "*.ndjson.gz")
+
+
+def check_engine(engine: Any) -> bool:
+    """Validate an ``engine=`` value; True when it selects the Arrow engine.
+
+    >>> check_engine("auto"), check_engine("reference")
+    (True, False)
+    >>> check_engine("fast")
+    Traceback (most recent call last):
+    ...
+    syncstats.exceptions.ParameterError: engine: expected one of 'auto', 'reference', \
+'arrow'; found 'fast'
+    """
+    return check_choice(engine, "engine", ENGINES) != "reference"
 
 
 def is_history(path: Path) -> bool:
@@ -48,6 +65,7 @@ def read_snapshots(
     *,
     source: str | None = None,
     on_error: str = "report",
+    engine: str = "auto",
 ) -> SyncData:
     """Read stats snapshots: single files, directories of copies, globs or JSON Lines.
 
@@ -62,6 +80,16 @@ def read_snapshots(
     on_error : {'report', 'raise'}
         ``'report'``: unreadable files/lines go to ``issues``. ``'raise'``: raise
         :class:`~syncstats.exceptions.SnapshotFormatError` naming the path and line.
+    engine : {'auto', 'reference', 'arrow'}
+        ``'arrow'`` (and ``'auto'``, which picks it): histories parsed by Arrow in chunks,
+        copies validated column-wise, the frames assembled column-wise; whatever it
+        cannot reproduce exactly (a chunk with a torn line, a copy with a defect or a
+        ``snapshot_at`` field, ...) is read by the reference, and an ``engine_fallback``
+        caveat (never raised) names the file and why, unless the reference reported an
+        issue in that file (which already says why). ``'reference'``: the per-record
+        reader and the reference assembly. Both give the same frames. Not tried, so no
+        ``engine_fallback``: gzipped files, files the reference reports as unreadable,
+        empty or not a JSON object, and paths given as ``Path`` objects off POSIX.
 
     Returns
     -------
@@ -95,6 +123,7 @@ def read_snapshots(
          source               snapshot_at  jobs_processed time_from
     0  worker-a 2026-10-01 13:00:00+00:00               3  filename
     """
+    fast = check_engine(engine)
     issues = Issues(on_error, SnapshotFormatError)
     files: list[Path] | list[str] | None = None
     problems: list[tuple[str, str, str]] = []
@@ -109,7 +138,8 @@ def read_snapshots(
     fallback = None
     if isinstance(path, str | os.PathLike) and Path(path).is_dir():
         fallback = Path(path).name
-    snapshots, errors = read_snapshot_files(files, issues, source=source, fallback=fallback)
+    snapshots, errors = read_snapshot_files(files, issues, source=source, fallback=fallback,
+                                            engine="arrow" if fast else "reference")
     return SyncData(snapshots=snapshots, errors=errors, issues=issues.frame())
 
 
@@ -120,6 +150,7 @@ def read_snapshot_files(
     source: str | None,
     fallback: str | None,
     discovering: bool = False,
+    engine: str = "auto",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read snapshot copies and histories into (snapshots, errors); issues into *issues*.
 
@@ -127,13 +158,14 @@ def read_snapshot_files(
     *fallback*, else the file's parent directory name. With *discovering* (``load``),
     a JSON file holding no stats key at all is a file of another kind: an ``ignored``
     caveat rather than an error. *files* are paths (or path strings as ``str(Path)``
-    spells them).
+    spells them). *engine* as for :func:`read_snapshots`.
     """
-    builder = RecordBuilder(issues)
+    fast = check_engine(engine)
+    builder = RecordBuilder(issues, columnwise=fast)
     copies = _CopyBatch(builder, issues, source, fallback, discovering)
     queue = copies.queued.append
     progress = tqdm(files, desc="snapshots", unit="file", delay=1.0, disable=None, leave=False)
-    if FAST_PATH and _POSIX and set(map(type, files)) == {str}:
+    if fast and _POSIX and set(map(type, files)) == {str}:
         # path strings (scan_tree): every plain copy read in one tight loop first, then
         # each run of them queued at once, the other files read by the reference
         objs = _read_objects(progress)
@@ -147,7 +179,7 @@ def read_snapshot_files(
             copies.flush()
             default = fallback or f.rpartition("/")[0].rpartition("/")[2] or "default"
             if f[-10:].lower().endswith(_HISTORY_SUFFIXES):
-                _read_history(Path(f), builder, source, default, issues)
+                _read_history(Path(f), builder, source, default, issues, fast)
             else:  # unreadable, gzip, not a JSON object: the reference reports it
                 _read_copy(Path(f), builder, source, default, issues, discovering)
         files = []
@@ -155,7 +187,7 @@ def read_snapshot_files(
         text = os.fspath(f)
         name = os.path.basename(text)
         history = name.lower().endswith(_HISTORY_SUFFIXES)
-        if not history and FAST_PATH and _POSIX:
+        if not history and fast and _POSIX:
             obj = _read_json_object(text)
             if obj is not None:
                 queue((text, obj))
@@ -163,7 +195,7 @@ def read_snapshot_files(
         default = fallback or Path(f).parent.name or "default"
         copies.flush()
         if history:
-            _read_history(Path(f), builder, source, default, issues)
+            _read_history(Path(f), builder, source, default, issues, fast)
         else:  # unreadable, gzip, not a JSON object: the reference reports it
             _read_copy(Path(f), builder, source, default, issues, discovering)
     copies.flush()
@@ -278,9 +310,26 @@ class _CopyBatch:
                 self.builder.add_block(_copy_block(columns, paths, start, end))
             else:
                 end = start + 1
+                reported = len(self.issues.rows)
                 _read_copy(Path(paths[start]), self.builder, self.explicit, defaults[start],
                            self.issues, self.discovering)
+                reason = _copy_reason(objs[start], bool(columns["name_time_ok"][start]))
+                if reason and len(self.issues.rows) == reported:  # else its issue says why
+                    _declined(self.issues, self.explicit or defaults[start], paths[start],
+                              reason)
             start = end
+
+
+def _copy_reason(obj: dict[str, Any], name_time_ok: bool) -> str | None:
+    """Why the column-wise checks left a copy to the reference (None: a JSON object
+    with no stats key is not a snapshot, so there was nothing to decline)."""
+    if STATS_KEYS.isdisjoint(obj):
+        return None
+    if "snapshot_at" in obj:
+        return "this copy (a snapshot_at field: only file-name times are read column-wise)"
+    if not name_time_ok:
+        return "this copy (no file-name time it reads exactly: a time from another source)"
+    return "this copy (a value it does not take column-wise: null, another type, overflow)"
 
 
 def _file_names(paths: list[str]) -> list[str]:
@@ -387,6 +436,7 @@ def _copy_columns(
     cols["err_counts"] = counts
     cols["err_lens"] = lens
     cols["snapshot_at"], good = copy_times(names)
+    cols["name_time_ok"] = good
     ok &= good
     if explicit is not None:
         cols["source"] = [explicit or d for d in defaults]
@@ -528,10 +578,17 @@ def _read_copy(
     builder.add(obj, source=src, path=f, line=None, snapshot_at=when, time_from=time_from)
 
 
+def _declined(issues: Issues, source: str, path: Path | str, reason: str) -> None:
+    """The Arrow engine tried *path* and left (part of) it to the reference: a caveat."""
+    issues.add(source, path, None, "engine_fallback",
+               f"the arrow engine declined {reason}; read by the reference reader")
+
+
 def _read_history(
-    f: Path, builder: RecordBuilder, source: str | None, fallback: str, issues: Issues
+    f: Path, builder: RecordBuilder, source: str | None, fallback: str, issues: Issues,
+    fast: bool = False,
 ) -> None:
-    if FAST_PATH and f.suffix != ".gz" and issues.on_error == "report":
+    if fast and f.suffix != ".gz" and issues.on_error == "report":
         _read_history_streamed(f, builder, source, fallback, issues)
         return
     try:
@@ -539,7 +596,7 @@ def _read_history(
     except (OSError, EOFError) as exc:
         issues.add(source or fallback, f, None, "unreadable", f"cannot be read: {exc}")
         return
-    if FAST_PATH:
+    if fast and f.suffix != ".gz":
         _add_history(chunks_of(data), f, builder, source, fallback, issues)
     else:
         _read_history_lines(data, f, builder, source, fallback, issues)
@@ -573,15 +630,27 @@ def _add_history(
     fallback: str,
     issues: Issues,
 ) -> None:
-    """Clean chunks as blocks; the others line by line (the reference), in file order."""
+    """Clean chunks as blocks; the others line by line (the reference), in file order;
+    one ``engine_fallback`` caveat for the file when a chunk was declined and the
+    reference reported nothing there (its issues would say why)."""
+    declined: list[int] = []  # first line of each declined chunk
+    chunks_seen = 0
+    reported = len(issues.rows)
     for chunk, first_line, block in iter_history(
         chunks, clean_path(f), source=source, fallback=fallback
     ):
+        chunks_seen += 1
         if block is not None:
             builder.add_block(block)
         else:
             _read_history_lines(bytes(chunk), f, builder, source, fallback, issues,
                                 start=first_line, bom=first_line == 1)
+            declined.append(first_line)
+    if declined and len(issues.rows) == reported:  # else the file's issues say why
+        _declined(issues, source or fallback, f,
+                  f"{len(declined)} of its {chunks_seen} chunk(s), the first from line "
+                  f"{declined[0]} (a line it does not parse exactly as Python's json: torn, "
+                  "escaped, null, another type, another time form, ...)")
 
 
 def _read_history_lines(
