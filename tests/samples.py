@@ -37,17 +37,3 @@ def stats_invariants(data: object) -> list[str]:
     if not math.isfinite(data["total_processing_time"]):
         out.append("total_processing_time not finite")
     return out
-
-
-def fast_and_reference(module: Any, read: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-    """``read(*args, **kwargs)`` with ``module.FAST_PATH`` on, then off (restored after):
-    the fast path's result and the reference's, for the equivalence tests."""
-    old = module.FAST_PATH
-    try:
-        module.FAST_PATH = True
-        fast = read(*args, **kwargs)
-        module.FAST_PATH = False
-        slow = read(*args, **kwargs)
-    finally:
-        module.FAST_PATH = old
-    return fast, slow

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import schemas
+from .._dispatch import is_dask
 from ..exceptions import ParameterError
 from ._issues import ERROR_KINDS
 
@@ -68,7 +69,7 @@ class SyncData:
         """Every source that appears in any frame, sorted."""
         names: set[str] = set()
         for frame in (self.snapshots, self.errors, self.dlq):
-            if type(frame).__module__.startswith("dask"):  # lazy: its known categories
+            if is_dask(frame):  # lazy: its known categories
                 names.update(str(s) for s in frame["source"].cat.categories)
             else:
                 names.update(str(s) for s in frame["source"].unique())
@@ -104,7 +105,7 @@ class SyncData:
             )
 
         def pick(frame: pd.DataFrame) -> pd.DataFrame:
-            if type(frame).__module__.startswith("dask"):  # lazy: filter per partition
+            if is_dask(frame):  # lazy: filter per partition
                 names = [c for c in frame["source"].cat.categories if c in keep]
                 out = frame[frame["source"].isin(names)]
                 return out.assign(source=out["source"].cat.set_categories(names))
@@ -131,7 +132,7 @@ class SyncData:
         """
         names = set(self.sources)
         issues = self.issues
-        if not type(issues).__module__.startswith("dask"):
+        if not is_dask(issues):
             errors = issues[issues["kind"].astype("str").isin(ERROR_KINDS)]
             names.update(str(s) for s in errors["source"].unique() if str(s))
         return sorted(names)
@@ -202,7 +203,7 @@ def describe_layout(layout: str | None) -> str:
 
 def _size(frame: pd.DataFrame, spec: str = "") -> str:
     """Row count, without computing a lazy (dask) frame."""
-    if type(frame).__module__.startswith("dask"):
+    if is_dask(frame):
         return f"<dask, {frame.npartitions} partitions>"
     return format(len(frame), spec)
 

@@ -99,7 +99,7 @@ def render_report(
     Every parameter, the sources named and that *out* can be written are checked before
     the kernel starts. With the pandas backend the data is loaded once, here, and the
     kernel is handed the loaded frames (Arrow files in a private temporary folder, the
-    notebook's ``loaded_dir`` parameter; :mod:`syncstats.report.handoff`) instead of
+    notebook's ``loaded_dir`` parameter; :func:`syncstats.report.read_handoff`) instead of
     reading *path* again.
 
     Parameters

@@ -204,7 +204,7 @@ def read_dlq(
 
     Notes
     -----
-    The ADBC engine (:mod:`syncstats.io.dlq._adbc`) declines anything it cannot
+    The ADBC engine (``syncstats/io/dlq/_adbc.py``) declines anything it cannot
     reproduce exactly (a value of an unexpected type, text that is not UTF-8, a time in
     another form, an empty table, a driver error, ...): the row-by-row reader reads the
     database instead, so the frame is the same either way.
