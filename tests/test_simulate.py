@@ -526,7 +526,8 @@ def test_cli_and_parameters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 # -- the committed sample ---------------------------------------------------------------------
 def _documented_command() -> list[str]:
     readme = (DATA / "README.md").read_text(encoding="utf-8")
-    m = re.search(r"^\s*\.venv/bin/python -m syncstats\.simulate (.+)$", readme, re.MULTILINE)
+    m = re.search(r"^\s*\.venv/bin/python -m syncstats\.testing\.simulate (.+)$", readme,
+                  re.MULTILINE)
     assert m, "data/README.md must show the regeneration command"
     return m.group(1).split()
 
