@@ -1,6 +1,7 @@
 """The one place that dispatches pandas vs dask (the backends of every analysis function).
 
-A Parquet store (:meth:`~syncstats.SyncData.to_parquet`) read with :func:`read_parquet_dask` gives a
+A Parquet store (:meth:`~syncstats.SyncData.to_parquet`) read with
+:func:`syncstats.fleet.read_parquet_dask` gives a
 :class:`~syncstats.SyncData` whose ``snapshots`` and ``errors`` are dask DataFrames
 partitioned **by source**: each partition holds every snapshot of a few whole sources,
 sorted by ``(source, snapshot_at)``, and partition *i* of ``errors`` holds the same
@@ -110,8 +111,9 @@ def _meta_of(func: Callable[..., Any], frames: tuple[Any, ...], kwargs: dict[str
 def map_sources(func: Callable[..., pd.DataFrame], *frames: Any, **kwargs: Any) -> Any:
     """Apply the pandas *func* to each source partition (partition *i* of every frame).
 
-    The frames must be partitioned by source the same way (as :func:`read_parquet_dask`
-    makes them); *func* sees whole sources, so per-source rules hold exactly.
+    The frames must be partitioned by source the same way (as
+    :func:`syncstats.fleet.read_parquet_dask` makes them); *func* sees whole sources, so
+    per-source rules hold exactly.
     """
     dd = require_dask()
     counts = {f.npartitions for f in frames}

@@ -9,7 +9,6 @@ import pandas as pd
 
 from .. import schemas
 from .._checks import check_choice
-from .._time import check_freq, check_tz, to_timedelta, to_utc  # noqa: F401 (for rates.py)
 from ..exceptions import ParameterError
 
 TimeLike = str | pd.Timestamp | np.datetime64 | Any

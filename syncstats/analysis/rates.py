@@ -12,6 +12,7 @@ import pandas as pd
 from .. import schemas
 from .._checks import require
 from .._dispatch import compute, is_dask, reduce_sources, window_rows
+from .._time import check_freq, check_tz, to_timedelta, to_utc
 from ..exceptions import ParameterError
 from ._trend_numpy import trend_numpy
 from ._util import (
@@ -19,13 +20,9 @@ from ._util import (
     RIGHT_CLOSED,
     TREND_SUMS,
     check_engine,
-    check_freq,
-    check_tz,
     floor_local,
     is_fixed,
     local_buckets,
-    to_timedelta,
-    to_utc,
     wilson,
     with_engine,
 )

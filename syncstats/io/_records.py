@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from .. import schemas
 from .._text import clean_path, clean_text, number_text
 from .._time import WINDOW, epoch_to_utc, plausible, utc_index
-from ..recording.stats import STATS_KEYS  # noqa: E402  (re-exported for the readers)
+from ..recording.stats import STATS_KEYS
 from ._issues import Issues, empty_frame
 
 
