@@ -911,7 +911,7 @@ def plot_dashboard(
         legend.remove()
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels),
                    fontsize="small", frameon=False)
-    heading = f"{summary._headline()}\n{summary._window_text()}"
+    heading = f"{summary.headline()}\n{summary.window_text()}"
     if left_out:
         heading += (f"\ntime series: last {MAX_BUCKETS:,} {freq} buckets; {left_out:,} "
                     f"earlier counter {'increment' if left_out == 1 else 'increments'} "

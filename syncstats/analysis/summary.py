@@ -130,7 +130,8 @@ class Summary:
         ) else None
         return {"processed": dp, "success_rate": dr}
 
-    def _window_text(self) -> str:
+    def window_text(self) -> str:
+        """The window as plain text: its bounds and length, or "no data"."""
         if self.start is None or self.end is None:
             return "no data"
         span = f" ({_fmt_td(self.window)})" if self.window is not None else " (all data)"
@@ -138,9 +139,9 @@ class Summary:
 
     def _title(self) -> str:
         if self.basis != "session":
-            return self._window_text()
+            return self.window_text()
         return (f"totals since session start, not a window (no increments in "
-                f"{self._window_text()})")
+                f"{self.window_text()})")
 
     def _session_label(self, row: Any) -> str:
         """'since session start 2026-10-01 02:00 UTC (13d 5h ago), not a window'."""
@@ -165,7 +166,7 @@ class Summary:
         """
         if self.basis == "session":
             return self._session_scope()
-        return self._window_text()
+        return self.window_text()
 
     def _session_scope(self) -> str:
         """What the session-basis headline covers."""
@@ -196,7 +197,8 @@ class Summary:
         session totals of a single source)."""
         return len(self.session) > 0 and not (self.basis == "session" and len(self.session) == 1)
 
-    def _headline(self) -> str:
+    def headline(self) -> str:
+        """The one-line verdict the text, Markdown and HTML forms open with (plain text)."""
         if self.basis == "none" or (self.processed == 0 and self.basis == "window"):
             what = ("no attempts in the window" if self.basis == "window" else
                     "no data" if self.end is None else "no snapshot data up to the end")
@@ -258,7 +260,7 @@ class Summary:
         lines += [f"syncstats batch summary — {self._title()}",
                   f"Sources: {', '.join(t(s) for s in self.sources) or 'none'}"
                   + self._layout_text(),
-                  self._headline()]
+                  self.headline()]
         if self.basis == "session":
             lines.append("  " + self._scope_line())
         elif len(self.session) and self.processed:
@@ -387,7 +389,7 @@ class Summary:
         out += [f"## Batch summary — {esc(self._title())}", ""]
         if self.layout is not None:
             out += [f"Data: {esc(describe_layout(self.layout))}", ""]
-        out += [f"**{esc(self._headline())}**", ""]
+        out += [f"**{esc(self.headline())}**", ""]
         if self.basis == "session":
             out += [f"- {esc(self._scope_line())}"]
         change = self._change_text()
@@ -483,7 +485,7 @@ class Summary:
             '<div class="syncstats-summary">'
             + (f"<p><b>{h(stale)}</b></p>" if stale else "")
             + f"<h3>Batch summary — {h(self._title())}</h3>"
-            f"<p><b>{h(self._headline())}</b></p>"
+            f"<p><b>{h(self.headline())}</b></p>"
             + (f"<p>{h(scope)}</p>" if scope else "")
             + (f"<p>{h(change)}</p>" if change else "")
             + f"<p>Failed {self.failed:,} attempts; {self.to_dlq:,} jobs to the DLQ; "
